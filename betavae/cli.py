@@ -1,0 +1,155 @@
+"""The `betavae` command: parse, call one library function, print. Nothing imports this module."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from betavae.errors import BetaVAEError
+
+# CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
+TRAIN_FLAGS = {
+    "model": (None, "model_type"),
+    "dataset": ("data", "dataset"), "data": ("data", "path"), "subset": ("data", "subset"),
+    "arch": ("model", "arch"), "latents": ("model", "latents"), "likelihood": ("model", "likelihood"),
+    "gaussian_std": ("model", "gaussian_std"),
+    "objective": ("objective", "kind"), "beta": ("objective", "beta"), "beta_norm": ("objective", "beta_norm"),
+    "gamma": ("objective", "gamma"), "capacity_max": ("objective", "capacity_max"),
+    "capacity_steps": ("objective", "capacity_steps"),
+    "optimizer": ("optim", "name"), "lr": ("optim", "lr"),
+    "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
+    "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
+    "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="generate dSprites, or prepare a folder of images")
+    data.add_argument("dataset", help="dsprites | celeba | chairs | faces | folder")
+    data.add_argument("--out", help="output directory (dsprites: default $BETAVAE_DATA_DIR or ~/.cache/betavae)")
+    data.add_argument("--source", help="dsprites: the official dsprites_ndarray_...npz to validate and use")
+    data.add_argument("--from", dest="source_folder", help="celeba/chairs/faces/folder: the folder of images")
+    data.add_argument("--size", type=int, default=64, help="image side after crop and resize (default 64)")
+    colour = data.add_mutually_exclusive_group()
+    colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
+    colour.add_argument("--rgb", dest="grayscale", action="store_const", const=False, help="keep RGB")
+    data.add_argument("--force", action="store_true", help="rebuild an existing cache")
+    data.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    train = commands.add_parser("train", help="train a β-VAE into a run directory")
+    train.add_argument("--config", help="JSON config file (see --print-config); flags override it")
+    train.add_argument("--out", help="run directory (required unless --print-config)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--model", help="beta-vae (default) | vae (β = 1)")
+    train.add_argument("--dataset", help="dsprites (default) | celeba | chairs | faces | folder | synthetic-squares")
+    train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
+    train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
+    train.add_argument("--arch", help="mlp | conv | burgess (default: the paper's for the dataset)")
+    train.add_argument("--latents", type=int, help="number of latent units M (default 10)")
+    train.add_argument("--likelihood", help="bernoulli | gaussian decoder (default: the paper's for the dataset)")
+    train.add_argument("--gaussian-std", type=float, help="σ of the Gaussian decoder (default 1)")
+    train.add_argument("--objective", help="beta (Eq. 4, default) | capacity (Burgess et al. 2018)")
+    train.add_argument("--beta", type=float, help="β (default: the paper's for the dataset, 4 for dSprites)")
+    train.add_argument("--beta-norm", type=float, help="normalised β = β·M/N (App. A.6); instead of --beta")
+    train.add_argument("--gamma", type=float, help="capacity objective: γ (default 1000)")
+    train.add_argument("--capacity-max", type=float, help="capacity objective: final C in nats (default 25)")
+    train.add_argument("--capacity-steps", type=int, help="capacity objective: steps to ramp C (default 1e5)")
+    train.add_argument("--optimizer", help="adagrad | adam (default: the paper's for the architecture)")
+    train.add_argument("--lr", type=float, help="learning rate (default: the paper's)")
+    train.add_argument("--steps", type=int, help="training steps (default 1000)")
+    train.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    train.add_argument("--seed", type=int, help="seed for initialisation, batches and noise (default 0)")
+    train.add_argument("--device", help="auto (default) | cpu | cuda")
+    train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
+    train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
+    train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
+
+    demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
+    demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    demo.add_argument("--device", default="auto")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BetaVAEError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_data(args: argparse.Namespace) -> int:
+    if args.dataset == "dsprites":
+        from betavae.data import dsprites
+
+        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet)
+        print(f"dSprites ready: {path}")
+        return 0
+    from betavae.data.registry import FOLDER_DATASETS
+
+    if args.dataset not in FOLDER_DATASETS:
+        raise BetaVAEError(f"unknown dataset {args.dataset!r}; choose one of: dsprites, {', '.join(FOLDER_DATASETS)}")
+    if not args.source_folder or not args.out:
+        raise BetaVAEError(f"`betavae data {args.dataset}` needs --from FOLDER (your images) and --out DIR (the cache)")
+    from betavae.data.images import prepare_images
+
+    path = prepare_images(Path(args.source_folder), Path(args.out), kind=args.dataset, size=args.size,
+                          grayscale=args.grayscale, progress=not args.quiet, force=args.force)
+    print(f"{args.dataset} ready: {path} (train with --dataset {args.dataset} --data {path})")
+    return 0
+
+
+def train_config(args: argparse.Namespace):
+    from betavae.config import RunConfig
+
+    config = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.beta is not None and args.beta_norm is not None:
+        raise BetaVAEError("give --beta or --beta-norm, not both (β_norm = β·M/N is derived from the other)")
+    if args.beta is not None or args.beta_norm is not None:  # a flag replaces the file's β and β_norm
+        config.objective.beta = config.objective.beta_norm = None
+    for flag, (section, field) in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(getattr(config, section) if section else config, field, value)
+    return config.validate()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    config = train_config(args)
+    if args.print_config:
+        from betavae.data.registry import dataset_image_shape
+        from betavae.models.registry import prepare_config
+
+        config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    if not args.out:
+        raise BetaVAEError("--out RUN_DIR is required: where checkpoints, log.jsonl and figures go")
+    from betavae.train import train
+
+    result = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    speed = f", {result.images_per_second:.0f} images/s" if result.images_per_second else " (already finished)"
+    print(f"{result.state} at step {result.step}{speed}: {result.run_dir}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from betavae.demo import demo
+
+    demo(out_dir=args.out, steps=args.steps, device=args.device)
+    return 0
+
+
+COMMANDS = {"data": run_data, "train": run_train, "demo": run_demo}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,239 @@
+"""Typed run configuration: plain dataclasses, validated on load, saved beside every result.
+
+β is given either directly or normalised (App. A.6): ``β_norm = β·M/N`` with M latent units and
+N input pixels (C·H·W). Both are resolved and recorded in ``config.json``.
+
+Loss scaling, stated once because it is the most common source of confusion about β: the
+reconstruction term is *summed* over pixels, the KL *summed* over latent units, and both are
+*averaged* over the batch. A "β = 4" here means the paper's β = 4 under exactly that scaling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from betavae.errors import BetaVAEError
+
+ARCHITECTURES = ("mlp", "conv", "burgess")
+LIKELIHOODS = ("bernoulli", "gaussian")
+OBJECTIVES = ("beta", "capacity")
+OPTIMIZERS = ("adagrad", "adam")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
+# Burgess et al. (2018) used Adam with lr 5e-4.
+PAPER_OPTIMIZER = {"mlp": ("adagrad", 1e-2), "conv": ("adam", 1e-4), "burgess": ("adam", 5e-4)}
+
+
+@dataclass(frozen=True)
+class DatasetDefaults:
+    arch: str
+    likelihood: str
+    beta: float
+
+
+# Table 1 / App. A.1: architecture, decoder and (unnormalised) β the paper used for each dataset.
+# "folder" (a user's own images) and the synthetic test set take the conv / 2D-shapes settings.
+PAPER_DEFAULTS = {
+    "dsprites": DatasetDefaults("mlp", "bernoulli", 4.0),
+    "synthetic-squares": DatasetDefaults("mlp", "bernoulli", 4.0),
+    "celeba": DatasetDefaults("conv", "gaussian", 250.0),
+    "chairs": DatasetDefaults("conv", "bernoulli", 5.0),
+    "faces": DatasetDefaults("conv", "bernoulli", 20.0),
+    "folder": DatasetDefaults("conv", "gaussian", 4.0),
+}
+
+
+@dataclass
+class DataConfig:
+    """Which images to train on."""
+
+    dataset: str = "dsprites"
+    path: str | None = None  # dSprites: official .npz (else generated); folders: the prepared cache dir
+    subset: str | None = None  # e.g. "stride:pos_x=2,pos_y=2" (App. A.8); None = the full set
+
+
+@dataclass
+class ModelConfig:
+    """Architecture (Table 1) and decoder likelihood."""
+
+    arch: str | None = None  # None: the paper's choice for the dataset (PAPER_DEFAULTS)
+    latents: int = 10
+    likelihood: str | None = None  # None: the paper's choice for the dataset
+    image_shape: tuple[int, int, int] | None = None  # None: taken from the dataset
+    gaussian_std: float = 1.0  # fixed σ of the Gaussian decoder p(x|z) = N(x; f(z), σ²I)
+
+    @property
+    def num_pixels(self) -> int:
+        channels, height, width = self.image_shape
+        return channels * height * width
+
+    def validate(self) -> None:
+        if not isinstance(self.latents, int) or self.latents < 1:
+            raise BetaVAEError(f"latents must be a positive integer, got {self.latents!r}; e.g. --latents 10")
+        if self.arch is None or self.likelihood is None or self.image_shape is None:
+            return  # filled in by RunConfig.resolve
+        _check_choice("arch", self.arch, ARCHITECTURES)
+        _check_choice("likelihood", self.likelihood, LIKELIHOODS)
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise BetaVAEError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
+        if tuple(self.image_shape[1:]) != (64, 64):
+            raise BetaVAEError(f"the {self.arch} architecture takes 64x64 images, got {self.image_shape[1:]}; "
+                               "prepare the data with --size 64")
+        if self.gaussian_std <= 0:
+            raise BetaVAEError(f"gaussian_std must be > 0, got {self.gaussian_std}")
+
+
+@dataclass
+class ObjectiveConfig:
+    """Eq. 4 (β-VAE) or the capacity-controlled objective of Burgess et al. (2018)."""
+
+    kind: str = "beta"
+    beta: float | None = None  # the paper's β; give this or beta_norm
+    beta_norm: float | None = None  # App. A.6: β_norm = β·M/N
+    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C|
+    capacity_max: float = 25.0  # nats, reached after capacity_steps
+    capacity_steps: int = 100_000
+
+    def validate(self) -> None:
+        _check_choice("objective", self.kind, OBJECTIVES)
+        for name in ("beta", "beta_norm"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0):  # also rejects NaN
+                raise BetaVAEError(f"{name} must be >= 0, got {value}; β < 0 would reward a larger KL")
+        if self.gamma < 0 or self.capacity_max < 0 or self.capacity_steps < 1:
+            raise BetaVAEError("capacity objective needs gamma >= 0, capacity_max >= 0 and capacity_steps >= 1")
+
+    def resolve(self, model: ModelConfig, default_beta: float) -> None:
+        """Fill in whichever of β / β_norm was not given (neither: the paper's β for the dataset)."""
+        if self.beta is None and self.beta_norm is None:
+            self.beta = default_beta
+        elif self.beta is not None and self.beta_norm is not None:
+            implied = float(self.beta) * model.latents / model.num_pixels
+            if not math.isclose(implied, self.beta_norm, rel_tol=1e-6):
+                raise BetaVAEError(f"beta {self.beta} and beta_norm {self.beta_norm} disagree (β·M/N = {implied:.6g}"
+                                   f" for M={model.latents}, N={model.num_pixels}); give only one of them")
+        if self.beta is None:
+            self.beta = float(self.beta_norm) * model.num_pixels / model.latents
+        self.beta_norm = float(self.beta) * model.latents / model.num_pixels
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser; None means the paper's choice for the architecture (Table 1)."""
+
+    name: str | None = None
+    lr: float | None = None
+
+    def validate(self) -> None:
+        if self.name is not None:
+            _check_choice("optimizer", self.name, OPTIMIZERS)
+        if self.lr is not None and not (self.lr > 0):
+            raise BetaVAEError(f"lr must be > 0, got {self.lr}")
+
+    def resolve(self, model: ModelConfig) -> None:
+        paper_name, paper_lr = PAPER_OPTIMIZER[model.arch]
+        if self.name is None:
+            self.name = paper_name
+            self.lr = self.lr if self.lr is not None else paper_lr
+        if self.lr is None:
+            self.lr = 1e-2 if self.name == "adagrad" else 1e-4
+
+
+@dataclass
+class TrainConfig:
+    """The loop: how long, how big a batch, which seed, where."""
+
+    steps: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    tensorboard: bool = False
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise BetaVAEError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise BetaVAEError(f"seed must be a non-negative integer, got {self.seed!r}")
+        _check_choice("device", self.device, DEVICES)
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one training run; saved as ``config.json`` in the run directory."""
+
+    model_type: Literal["beta-vae"] | str = "beta-vae"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> RunConfig:
+        for part in (self.model, self.objective, self.optim, self.train):
+            part.validate()
+        return self
+
+    def resolve(self, image_shape: tuple[int, int, int]) -> RunConfig:
+        """Fill every default that depends on the dataset or other fields, then validate the whole."""
+        self.validate()
+        defaults = PAPER_DEFAULTS.get(self.data.dataset, PAPER_DEFAULTS["folder"])
+        self.model.arch = self.model.arch or defaults.arch
+        self.model.likelihood = self.model.likelihood or defaults.likelihood
+        self.model.image_shape = tuple(self.model.image_shape or image_shape)
+        self.validate()
+        self.objective.resolve(self.model, defaults.beta)
+        self.optim.resolve(self.model)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        return _from_dict(cls, values, "config")
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise BetaVAEError(f"config file {path} does not exist") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BetaVAEError(f"config file {path} is not valid JSON ({exc}); fix it or start from "
+                               "`betavae train --print-config`") from None
+        return cls.from_dict(values).validate()
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise BetaVAEError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def _from_dict(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise BetaVAEError(f"{where} must be a JSON object, got {type(values).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise BetaVAEError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if dataclasses.is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
+        elif name == "image_shape" and value is not None:
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)

@@ -1,0 +1,1 @@
+"""Datasets: ground-truth data (dSprites, synthetic) and image folders (CelebA, chairs, faces)."""

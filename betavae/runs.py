@@ -1,0 +1,73 @@
+"""A run directory: ``config.json``, ``provenance.json`` (versions, git commit, data), ``checkpoint.pt``, ``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``.
+
+``status.json`` says ``running``, ``interrupted``, ``finished`` or ``diverged``; the paper's seed
+protocol reads it, so a diverged model is counted in the open rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from betavae.config import RunConfig
+from betavae.errors import BetaVAEError
+from betavae.io import atomic_torch_save, atomic_write_json, read_json
+
+FINISHED, DIVERGED, RUNNING, INTERRUPTED = "finished", "diverged", "running", "interrupted"
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / "config.json")
+    provenance_path = property(lambda self: self.path / "provenance.json")
+    checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
+    log_path = property(lambda self: self.path / "log.jsonl")
+    status_path = property(lambda self: self.path / "status.json")
+    eval_path = property(lambda self: self.path / "eval.json")
+    figures_dir = property(lambda self: self.path / "figures")
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def status(self) -> dict[str, Any]:
+        return read_json(self.status_path) if self.status_path.exists() else {"state": None}
+
+    @property
+    def state(self) -> str | None:
+        return self.status().get("state")
+
+    def set_status(self, state: str, **info: Any) -> None:
+        atomic_write_json(self.status_path, {"state": state, **info})
+
+    def config(self) -> RunConfig:
+        if not self.config_path.exists():
+            raise BetaVAEError(f"{self.path} is not a run directory (no config.json); train one with "
+                               "`betavae train --out DIR`")
+        return RunConfig.load(self.config_path)
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        atomic_torch_save(self.checkpoint_path, state)
+
+    def load_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any]:
+        if not self.checkpoint_path.exists():
+            raise BetaVAEError(f"{self.path} has no checkpoint.pt yet; train it first (or --resume it)")
+        try:
+            return torch.load(self.checkpoint_path, map_location=device, weights_only=False)
+        except Exception as exc:  # torch raises many types for a damaged file
+            raise BetaVAEError(f"checkpoint {self.checkpoint_path} is unreadable ({type(exc).__name__}); "
+                               "delete it and retrain, or restore it from a backup") from None
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[RunConfig, torch.nn.Module]:
+    """The trained model of a run directory (weights of its latest checkpoint), in eval mode."""
+    from betavae.models.registry import build_model
+
+    run = RunDir(path)
+    config = run.config()
+    model = build_model(config)
+    model.load_state_dict(run.load_checkpoint(device)["model"])
+    return config, model.to(device).eval()

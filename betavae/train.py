@@ -1,0 +1,198 @@
+"""The training loop: one loop, read top to bottom. Resumable, atomic checkpoints, honest about divergence."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from betavae.config import RunConfig
+from betavae.data.registry import dataset_image_shape, load_training_data
+from betavae.errors import BetaVAEError, DivergedError
+from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
+from betavae.models.registry import NonFiniteLoss, build_task, prepare_config
+from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    state: str  # finished | interrupted
+    step: int
+    images_per_second: float | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BetaVAEError("--device cuda but no CUDA device is visible; use --device cpu or auto")
+    return torch.device(name)
+
+
+def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+          stop_after: int | None = None) -> TrainResult:
+    """Train ``config`` into ``out_dir``; ``resume`` continues its last checkpoint (``steps`` may grow).
+
+    ``stop_after`` ends this call after that many steps, checkpointing (as a kill would, but cleanly).
+    """
+    config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
+    run = RunDir(ensure_writable_dir(out_dir))
+    start_step = _check_run_dir(run, config, resume)
+    if start_step is None:  # already finished: never recompute
+        return TrainResult(run.path, FINISHED, config.train.steps, None)
+
+    device = resolve_device(config.train.device)
+    data = load_training_data(config.data.dataset, config.data.path, config.data.subset)
+    if tuple(data.image_shape) != tuple(config.model.image_shape):
+        raise BetaVAEError(f"{data.name} has images of shape {data.image_shape} but the model expects "
+                           f"{config.model.image_shape}; leave model.image_shape unset to take the data's")
+    torch.manual_seed(config.train.seed)  # parameter initialisation
+    task = build_task(config, device)
+    batches = torch.Generator().manual_seed(config.train.seed)  # which images form each batch
+    noise = torch.Generator(device=device).manual_seed(config.train.seed + 1)  # reparameterisation noise
+    if start_step > 0:
+        _restore(run, task, batches, noise, device)
+    else:
+        atomic_write_json(run.config_path, config.to_dict())
+        atomic_write_json(run.provenance_path, {**provenance(), "data": data.describe()})
+        run.log_path.unlink(missing_ok=True)
+    store = data.image_store(device)
+    if start_step == 0:  # so that even an early divergence leaves a good checkpoint behind
+        _checkpoint(run, task, batches, noise, 0)
+    writer = _tensorboard(run) if config.train.tensorboard else None
+
+    steps, batch_size = config.train.steps, config.train.batch_size
+    last_step = steps if stop_after is None else min(steps, start_step + stop_after)
+    run.set_status(RUNNING, step=start_step, steps=steps)
+    sums: dict[str, torch.Tensor] = {}
+    logged_steps, interval_start, rate = 0, time.perf_counter(), None
+    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
+    step = start_step
+    try:
+        while step < last_step:
+            indices = torch.randint(data.num_images, (batch_size,), generator=batches).to(device)
+            try:
+                metrics = task.step(store.batch(indices), step, noise)
+            except NonFiniteLoss as error:
+                run.set_status(DIVERGED, step=step, loss=str(error.value), last_good_checkpoint_step=_ckpt_step(run))
+                raise DivergedError(f"loss became {error.value} at step {step}; run marked diverged in "
+                                    f"{run.status_path}, last good checkpoint kept (lower the lr or β)") from None
+            step += 1
+            for name, value in metrics.items():
+                sums[name] = sums.get(name, 0) + value.detach()
+            logged_steps += 1
+            if step % config.train.log_every == 0 or step == last_step:
+                elapsed = time.perf_counter() - interval_start
+                rate = logged_steps * batch_size / max(elapsed, 1e-9)
+                record = {name: (value / logged_steps).tolist() for name, value in sums.items()}
+                record.update(step=step, images_per_second=round(rate, 1), time=time.time())
+                append_jsonl(run.log_path, record)
+                if writer is not None:
+                    for name, value in record.items():
+                        if isinstance(value, float):
+                            writer.add_scalar(name, value, step)
+                bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record.get('reconstruction', 0):.2f}",
+                                kl=f"{record.get('kl', 0):.2f}", img_s=f"{rate:.0f}")
+                sums, logged_steps, interval_start = {}, 0, time.perf_counter()
+            if step % config.train.checkpoint_every == 0 or step == last_step:
+                _checkpoint(run, task, batches, noise, step)
+            bar.update(1)
+    except KeyboardInterrupt:
+        _checkpoint(run, task, batches, noise, step)
+        run.set_status(INTERRUPTED, step=step, steps=steps)
+        bar.close()
+        raise BetaVAEError(f"interrupted at step {step}; checkpoint saved — continue with --resume") from None
+    bar.close()
+    if writer is not None:
+        writer.close()
+    state = FINISHED if step >= steps else INTERRUPTED
+    run.set_status(state, step=step, steps=steps)
+    return TrainResult(run.path, state, step, rate)
+
+
+def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
+    """The step to start from (0 = fresh), or None if this exact run already finished."""
+    if not run.exists():
+        if resume:
+            raise BetaVAEError(f"nothing to resume in {run.path} (no config.json); drop --resume to start a run")
+        return 0
+    saved = run.config()
+    if _without_steps(saved) != _without_steps(config):
+        raise BetaVAEError(f"{run.path} holds a different run (config differs); choose another --out, "
+                           "or delete that directory yourself")
+    state = run.state
+    if state == FINISHED and saved.train.steps >= config.train.steps:
+        return None
+    if state == DIVERGED:
+        raise BetaVAEError(f"{run.path} diverged ({run.status().get('loss')} at step {run.status().get('step')}); "
+                           "start a new run with another --out (e.g. a lower lr or β)")
+    if not resume:
+        raise BetaVAEError(f"{run.path} already holds an unfinished run; pass --resume to continue it "
+                           "or choose another --out")
+    if not run.checkpoint_path.exists():
+        return 0
+    if saved.train.steps != config.train.steps:  # extending a run: record the new length
+        atomic_write_json(run.config_path, {**read_json(run.config_path), "train": config.to_dict()["train"]})
+    return _ckpt_step(run)
+
+
+def _without_steps(config: RunConfig) -> dict:
+    values = config.to_dict()
+    values["train"] = {k: v for k, v in values["train"].items() if k not in ("steps", "device", "tensorboard")}
+    return values
+
+
+def _ckpt_step(run: RunDir) -> int:
+    return int(run.load_checkpoint("cpu")["step"]) if run.checkpoint_path.exists() else 0
+
+
+def _checkpoint(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, step: int) -> None:
+    """Model, optimisers, every RNG state and the step: enough to continue bit for bit."""
+    run.save_checkpoint({
+        "step": step,
+        "model": task.model.state_dict(),
+        "optimizers": {name: opt.state_dict() for name, opt in task.optimizers.items()},
+        "rng": {"batches": batches.get_state(), "noise": noise.get_state(), "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state()},
+    })
+
+
+def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device) -> None:
+    state = run.load_checkpoint(device)
+    task.model.load_state_dict(state["model"])
+    for name, optimizer in task.optimizers.items():
+        optimizer.load_state_dict(state["optimizers"][name])
+    batches.set_state(state["rng"]["batches"].cpu())
+    noise.set_state(state["rng"]["noise"].cpu())
+    torch.set_rng_state(state["rng"]["torch"].cpu())
+    np.random.set_state(state["rng"]["numpy"])
+    _truncate_log(run.log_path, int(state["step"]))
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (a killed run may have logged past it)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue  # a line cut short by a kill
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _tensorboard(run: RunDir):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise BetaVAEError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(str(run.path / "tensorboard"))

@@ -1,0 +1,1 @@
+"""Figures: reconstructions, samples, traversals, latent-factor maps, and the report writer."""

@@ -1,0 +1,68 @@
+"""Bad input gets one clear line on stderr and exit status 2, never a traceback."""
+
+import json
+
+import pytest
+
+from betavae.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--beta", "-1"], "beta must be >= 0"),
+    (["--arch", "transformer"], "unknown arch 'transformer'; choose one of: mlp, conv, burgess"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'; choose one of"),
+    (["--latents", "0"], "latents must be a positive integer"),
+    (["--steps", "0"], "steps must be a positive integer"),
+    (["--steps", "-5"], "steps must be a positive integer"),
+    (["--likelihood", "poisson"], "unknown likelihood 'poisson'"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--model", "gan"], "unknown model 'gan'"),
+    (["--beta", "2", "--beta-norm", "0.1"], "not both"),
+    (["--dataset", "celeba"], "needs --data DIR"),
+])
+def test_bad_train_options_give_one_line(tmp_path, capsys, argv, message):
+    code, _, err = _run(capsys, "train", "--out", str(tmp_path / "run"), "--quiet", *argv)
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unwritable_out_dir(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, _, err = _run(capsys, "train", "--dataset", "synthetic-squares", "--out", str(tmp_path / "file" / "run"))
+    assert code == 2 and "cannot write to output directory" in err
+
+
+def test_bad_config_files(tmp_path, capsys):
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "unknown.json").write_text(json.dumps({"train": {"stepz": 3}}))
+    for name, message in [("broken.json", "is not valid JSON"), ("unknown.json", "unknown key(s) ['stepz']"),
+                          ("missing.json", "does not exist")]:
+        code, _, err = _run(capsys, "train", "--config", str(tmp_path / name), "--out", str(tmp_path / "r"))
+        assert code == 2 and message in err, err
+
+
+def test_config_file_round_trip_with_flag_override(tmp_path, capsys):
+    code, out, _ = _run(capsys, "train", "--dataset", "synthetic-squares", "--beta-norm", "0.01", "--print-config")
+    assert code == 0
+    (tmp_path / "config.json").write_text(out)
+    code, out, _ = _run(capsys, "train", "--config", str(tmp_path / "config.json"), "--beta", "8", "--print-config")
+    resolved = json.loads(out)
+    assert code == 0 and resolved["objective"]["beta"] == 8.0
+    assert resolved["objective"]["beta_norm"] == pytest.approx(8 * 10 / 4096)
+    assert resolved["data"]["dataset"] == "synthetic-squares"
+
+
+def test_train_then_run_again_is_not_recomputed(tmp_path, capsys):
+    argv = ["train", "--dataset", "synthetic-squares", "--steps", "4", "--batch-size", "8", "--out",
+            str(tmp_path / "run"), "--quiet", "--device", "cpu"]
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and "finished at step 4" in out
+    code, out, _ = _run(capsys, *argv)
+    assert code == 0 and "already finished" in out
