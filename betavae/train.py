@@ -76,7 +76,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     step = start_step
     try:
         while step < last_step:
-            indices = torch.randint(data.num_images, (batch_size,), generator=batches).to(device)
+            indices = task.batch_indices(data, batch_size, batches).to(device)
             try:
                 metrics = task.step(store.batch(indices), step, noise)
             except NonFiniteLoss as error:

@@ -7,6 +7,7 @@ from typing import Protocol
 import torch
 
 from betavae.config import RunConfig
+from betavae.data.ground_truth import ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.models.vae import BetaVAE, objective
 
@@ -18,6 +19,10 @@ class TrainingTask(Protocol):
 
     model: torch.nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+
+    def batch_indices(self, data: ImageDataset, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """Which images form the next batch (CPU LongTensor); most tasks draw uniformly at random."""
+        ...
 
     def step(self, batch: torch.Tensor, step: int, noise: torch.Generator) -> dict[str, torch.Tensor]:
         """Update the model on ``batch``; return scalar tensors to log ('loss' first).
@@ -47,8 +52,14 @@ def make_optimizer(name: str, parameters, lr: float, device: torch.device) -> to
         return cls(parameters, lr=lr)
 
 
+def uniform_batch_indices(data: ImageDataset, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+    return torch.randint(data.num_images, (batch_size,), generator=generator)
+
+
 class BetaVAETask:
     """Minimise recon + β·KL (Eq. 4) or the capacity objective with one optimiser."""
+
+    batch_indices = staticmethod(uniform_batch_indices)
 
     def __init__(self, config: RunConfig, device: torch.device):
         self.config = config
