@@ -71,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
 
+    traverse = commands.add_parser("traverse", help="draw reconstructions, samples, traversals of a run")
+    traverse.add_argument("run_dir", help="a run directory made by `betavae train`")
+    traverse.add_argument("--seed-images", type=int, default=3, help="traversal sheets to draw (default 3)")
+    traverse.add_argument("--seed", type=int, default=0, help="which images are picked (default 0)")
+
+    reproduce = commands.add_parser("reproduce", help="reproduce one paper experiment and write its report")
+    reproduce.add_argument("experiment", help="fig6-table | table2 | beta-norm | beta-epsilon | continuity | "
+                                              "samples | traversals")
+    reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper (default smoke)")
+    reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET)")
+    reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
+    reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
+    reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
+    reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
     demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
@@ -149,7 +165,25 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": run_data, "train": run_train, "demo": run_demo}
+def run_traverse(args: argparse.Namespace) -> int:
+    from betavae.viz.figures import draw_run_figures
+
+    for path in draw_run_figures(args.run_dir, num_seed_images=args.seed_images, seed=args.seed):
+        print(path)
+    return 0
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from betavae.experiments.reproduce import reproduce
+
+    report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
+                       data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet)
+    print(f"report: {report}")
+    return 0
+
+
+COMMANDS = {"data": run_data, "train": run_train, "traverse": run_traverse, "reproduce": run_reproduce,
+            "demo": run_demo}
 
 if __name__ == "__main__":
     raise SystemExit(main())

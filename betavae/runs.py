@@ -1,4 +1,5 @@
-"""A run directory: ``config.json``, ``provenance.json`` (versions, git commit, data), ``checkpoint.pt``, ``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``.
+"""A run directory: ``config.json``, ``provenance.json`` (versions, git commit, data), ``checkpoint.pt``,
+``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``.
 
 ``status.json`` says ``running``, ``interrupted``, ``finished`` or ``diverged``; the paper's seed
 protocol reads it, so a diverged model is counted in the open rather than silently dropped.

@@ -103,3 +103,26 @@ def draw_samples(model: torch.nn.Module, path: str | Path, num: int = 32, seed: 
     samples = to_display(model.sample(num, generator))
     per_row = 8
     return save_grid([samples[i:i + per_row] for i in range(0, num, per_row)], path, title="samples z ~ N(0, I)")
+
+
+@torch.no_grad()
+def save_traversal_gif(model: torch.nn.Module, image: torch.Tensor, latents: np.ndarray, path: str | Path,
+                       limit: float = 3.0, frames: int = 20, scale: int = 2) -> Path:
+    """App. A.10 as an animation: one panel per latent, all sweeping −limit → limit → −limit together."""
+    from PIL import Image
+
+    base = model.encode_mean(image[None])[0]
+    sweep = np.concatenate([np.linspace(-limit, limit, frames), np.linspace(limit, -limit, frames)[1:-1]])
+    pictures = []
+    for value in sweep:
+        codes = base.repeat(len(latents), 1)
+        codes[torch.arange(len(latents)), torch.as_tensor(latents)] = float(value)
+        panels = to_display(torch.sigmoid(model.decode(codes)))  # [K, H, W, C]
+        strip = np.concatenate(list(panels), axis=1)
+        strip = (np.repeat(np.repeat(strip, scale, 0), scale, 1) * 255).astype(np.uint8)
+        pictures.append(Image.fromarray(strip[..., 0] if strip.shape[-1] == 1 else strip))
+
+    def write(handle):
+        pictures[0].save(handle, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
+
+    return atomic_write(path, write)

@@ -1,0 +1,1 @@
+"""Paper experiments, one file each; `runner.py` trains their sweeps (parallel, resumable)."""

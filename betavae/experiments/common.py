@@ -1,0 +1,121 @@
+"""Budgets (smoke / cpu / paper) and the pieces every experiment shares."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from betavae.config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from betavae.errors import BetaVAEError
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much compute an experiment spends; written into every report."""
+
+    name: str
+    steps: int  # training steps per model (batch 64)
+    model_seeds: int  # paper: 10
+    classifier_seeds: int  # paper: 3
+    metric_train: int  # points of the disentanglement metric's training set
+    metric_test: int
+    pairs: int  # L, pairs averaged into one z_diff point
+    table2_train: int
+    table2_test: int
+    workers: int  # training processes at once
+    checkpoint_every: int
+
+
+BUDGETS = {
+    # minutes on a 2-core CPU; what the tests run
+    "smoke": Budget("smoke", steps=40, model_seeds=2, classifier_seeds=2, metric_train=400, metric_test=200,
+                    pairs=16, table2_train=400, table2_test=200, workers=1, checkpoint_every=20),
+    # the honest best of a 2-core CPU in a few hours
+    "cpu": Budget("cpu", steps=6000, model_seeds=3, classifier_seeds=3, metric_train=5000, metric_test=2500,
+                  pairs=64, table2_train=10_000, table2_test=5000, workers=1, checkpoint_every=1000),
+    # the paper's scale (10 model seeds × 3 classifier seeds); a GPU is advised
+    "paper": Budget("paper", steps=300_000, model_seeds=10, classifier_seeds=3, metric_train=10_000,
+                    metric_test=5000, pairs=64, table2_train=10_000, table2_test=5000, workers=1,
+                    checkpoint_every=5000),
+}
+
+EXPERIMENTS = ("fig6-table", "table2", "beta-norm", "beta-epsilon", "continuity", "samples", "traversals")
+
+
+def get_budget(name: str, workers: int | None = None) -> Budget:
+    if name not in BUDGETS:
+        raise BetaVAEError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
+    budget = BUDGETS[name]
+    if workers is not None:
+        if workers < 1:
+            raise BetaVAEError(f"--workers must be >= 1, got {workers}")
+        budget = dataclasses.replace(budget, workers=workers)
+    return budget
+
+
+def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None = None,
+                    beta_norm: float | None = None, latents: int = 10, model_type: str = "beta-vae",
+                    device: str = "auto", subset: str | None = None, data_path: str | None = None) -> RunConfig:
+    """The paper's 2D-shapes β-VAE run (Table 1 defaults for ``dataset``) at this budget."""
+    return RunConfig(
+        model_type=model_type,
+        data=DataConfig(dataset=dataset, path=data_path, subset=subset),
+        model=ModelConfig(latents=latents),
+        objective=ObjectiveConfig(beta=beta, beta_norm=beta_norm),
+        train=TrainConfig(steps=budget.steps, seed=seed, device=device, checkpoint_every=budget.checkpoint_every,
+                          log_every=max(1, min(100, budget.steps // 10))),
+    )
+
+
+@dataclass
+class ExperimentContext:
+    """What every experiment receives from `betavae reproduce`."""
+
+    out_dir: Path
+    budget: Budget
+    dataset: str = "dsprites"
+    data_path: str | None = None
+    device: str = "auto"
+    progress: bool = True
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.out_dir / "runs"
+
+    def settings(self) -> dict:
+        return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
+                "device": self.device}
+
+
+def load_data(ctx: ExperimentContext):
+    from betavae.data.registry import load_dataset
+
+    return load_dataset(ctx.dataset, ctx.data_path)
+
+
+def held_out_elbo(model, config: RunConfig, data, num_images: int = 2000, seed: int = 1234,
+                  device: str = "cpu") -> dict[str, float | list[float]]:
+    """Reconstruction (−log p(x|z), one z sample) and KL on images drawn at random, averaged per image."""
+    import numpy as np
+    import torch
+
+    from betavae.models.vae import kl_per_latent, reconstruction_nll
+
+    rng = np.random.default_rng(seed)
+    indices = np.sort(rng.choice(data.num_images, size=min(num_images, data.num_images), replace=False))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    recon, kl = [], []
+    with torch.no_grad():
+        for start in range(0, len(indices), 500):
+            x = torch.from_numpy(data.images(indices[start:start + 500])).float().div(255.0).to(device)
+            forward = model(x, generator)
+            recon.append(reconstruction_nll(forward.logits, x, config.model.likelihood, config.model.gaussian_std))
+            kl.append(kl_per_latent(forward.mean, forward.logvar))
+    kl_latents = torch.cat(kl).mean(0)
+    return {"reconstruction": float(torch.cat(recon).mean()), "kl": float(kl_latents.sum()),
+            "kl_per_latent": kl_latents.tolist(), "images": len(indices)}
+
+
+def finished_runs(outcomes) -> list:
+    return [outcome for outcome in outcomes if outcome.state == "finished"]

@@ -1,0 +1,27 @@
+"""`betavae reproduce NAME`: one paper experiment → ``DIR/report.md`` (+ report.html, figures, results)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from betavae.errors import BetaVAEError
+from betavae.experiments.common import EXPERIMENTS, ExperimentContext, get_budget
+from betavae.io import ensure_writable_dir
+
+MODULES = {"fig6-table": "fig6_table", "table2": "table2", "beta-norm": "beta_norm",
+           "beta-epsilon": "beta_epsilon", "continuity": "continuity", "samples": "samples",
+           "traversals": "traversals"}
+
+
+def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = None, dataset: str = "dsprites",
+              data_path: str | None = None, device: str = "auto", workers: int | None = None,
+              progress: bool = True) -> Path:
+    """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET``)."""
+    if name not in EXPERIMENTS:
+        raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
+    out = ensure_writable_dir(out_dir or Path("reproductions") / f"{name}-{budget}")
+    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers), dataset=dataset,
+                                data_path=data_path, device=device, progress=progress)
+    module = importlib.import_module(f"betavae.experiments.{MODULES[name]}")
+    return module.run(context)
