@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from betavae.data.ground_truth import GroundTruthData, ImageDataset, SubsetData
@@ -41,21 +39,40 @@ def dataset_image_shape(name: str, path: str | None = None) -> tuple[int, int, i
 
 
 def grid_subset(data: GroundTruthData, spec: str) -> SubsetData:
-    """Keep every k-th class of some factors, e.g. ``"stride:pos_x=2,pos_y=4"`` (coarser grids, App. A.8)."""
-    match = re.fullmatch(r"stride:(.+)", spec.strip())
-    if not match:
-        raise BetaVAEError(f"unknown subset {spec!r}; use e.g. 'stride:pos_x=2,pos_y=2'")
-    strides = np.ones(data.num_factors, dtype=np.int64)
-    for item in match.group(1).split(","):
-        factor, _, value = item.partition("=")
-        if factor not in data.factor_names or not value.isdigit() or int(value) < 1:
-            raise BetaVAEError(f"bad subset entry {item!r}: use FACTOR=STRIDE with FACTOR in "
-                               f"{list(data.factor_names)} and STRIDE >= 1")
-        strides[data.factor_names.index(factor)] = int(value)
-    grids = np.meshgrid(*[np.arange(0, size, stride) for size, stride in zip(data.factor_sizes, strides)],
-                        indexing="ij")
-    factors = np.stack([grid.ravel() for grid in grids], axis=1)
-    return SubsetData(data, data.index(factors), name=f"{data.name}[{spec}]")
+    """Part of a factor grid (App. A.8): ``stride:pos_x=2,pos_y=4`` keeps every k-th class of those factors;
+    ``random:count=N,seed=S`` keeps N images drawn at random (the same size, without the coarser grid)."""
+    kind, _, arguments = spec.strip().partition(":")
+    if kind not in ("stride", "random"):
+        raise BetaVAEError(f"unknown subset {spec!r}; use e.g. 'stride:pos_x=2,pos_y=2' or 'random:count=1000,seed=0'")
+    options = _parse_options(spec, arguments)
+    if kind == "stride":
+        strides = np.ones(data.num_factors, dtype=np.int64)
+        for factor, stride in options.items():
+            if factor not in data.factor_names:
+                raise BetaVAEError(f"bad subset {spec!r}: {factor!r} is not a factor of {data.name}; "
+                                   f"factors: {list(data.factor_names)}")
+            strides[data.factor_names.index(factor)] = stride
+        axes = [np.arange(0, size, stride) for size, stride in zip(data.factor_sizes, strides)]
+        factors = np.stack([grid.ravel() for grid in np.meshgrid(*axes, indexing="ij")], axis=1)
+        indices = data.index(factors)
+    elif kind == "random" and set(options) <= {"count", "seed"} and "count" in options:
+        if options["count"] > data.num_images:
+            raise BetaVAEError(f"bad subset {spec!r}: count exceeds the {data.num_images} images of {data.name}")
+        rng = np.random.default_rng(options.get("seed", 0))
+        indices = np.sort(rng.choice(data.num_images, size=options["count"], replace=False))
+    else:
+        raise BetaVAEError(f"unknown subset {spec!r}; use e.g. 'stride:pos_x=2,pos_y=2' or 'random:count=1000,seed=0'")
+    return SubsetData(data, indices, name=f"{data.name}[{spec}]")
+
+
+def _parse_options(spec: str, arguments: str) -> dict[str, int]:
+    options = {}
+    for item in filter(None, arguments.split(",")):
+        name, _, value = item.partition("=")
+        if not value.isdigit() or (int(value) < 1 and name != "seed"):
+            raise BetaVAEError(f"bad subset entry {item!r} in {spec!r}: use NAME=POSITIVE_INTEGER")
+        options[name.strip()] = int(value)
+    return options
 
 
 def load_training_data(name: str, path: str | None = None, subset: str | None = None) -> ImageDataset:
