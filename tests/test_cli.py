@@ -66,3 +66,14 @@ def test_train_then_run_again_is_not_recomputed(tmp_path, capsys):
     assert code == 0 and "finished at step 4" in out
     code, out, _ = _run(capsys, *argv)
     assert code == 0 and "already finished" in out
+
+
+def test_dsprites_source_errors(tmp_path, capsys):
+    import numpy as np
+
+    (tmp_path / "corrupt.npz").write_bytes(b"\x00garbage" * 100)
+    np.savez(tmp_path / "small.npz", imgs=np.zeros((10, 64, 64), np.uint8), latents_classes=np.zeros((10, 6)))
+    cases = [("missing.npz", "does not exist"), ("corrupt.npz", "corrupt.npz"), ("small.npz", "(737280, 64, 64)")]
+    for name, message in cases:
+        code, _, err = _run(capsys, "data", "dsprites", "--source", str(tmp_path / name), "--quiet")
+        assert code == 2 and message in err and err.count("\n") == 1, err
