@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from betavae.config import RunConfig
+from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError
 from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
@@ -36,10 +37,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          stop_after: int | None = None) -> TrainResult:
+          stop_after: int | None = None, data: ImageDataset | None = None) -> TrainResult:
     """Train ``config`` into ``out_dir``; ``resume`` continues its last checkpoint (``steps`` may grow).
 
     ``stop_after`` ends this call after that many steps, checkpointing (as a kill would, but cleanly).
+    ``data`` is the already loaded training set described by ``config.data`` (else it is loaded here).
     """
     config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
     run = RunDir(ensure_writable_dir(out_dir))
@@ -48,7 +50,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         return TrainResult(run.path, FINISHED, config.train.steps, None)
 
     device = resolve_device(config.train.device)
-    data = load_training_data(config.data.dataset, config.data.path, config.data.subset)
+    data = data or load_training_data(config.data.dataset, config.data.path, config.data.subset)
     if tuple(data.image_shape) != tuple(config.model.image_shape):
         raise BetaVAEError(f"{data.name} has images of shape {data.image_shape} but the model expects "
                            f"{config.model.image_shape}; leave model.image_shape unset to take the data's")
