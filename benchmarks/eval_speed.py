@@ -1,0 +1,89 @@
+"""How long a whole-model evaluation takes with the code cache, and the speed-up over naive per-pair encoding.
+
+Evaluates the MLP β-VAE encoder of Table 1 (randomly initialised: encoding costs the same trained or not)
+on dSprites (rendered on demand) with the metric, its dlib variant and Table 2, and prints the time spent
+encoding (and how many unique images were encoded) against the time spent fitting classifiers.
+
+The naive cost is *measured then extrapolated*: a sample of metric points is encoded the way
+disentanglement_lib does it (render and encode the two batches of L images of each point), the mean time per
+point is multiplied by the number of metric + dlib points, and Table 2's images are added at the cached
+throughput. Also printed: the same comparison projected to the paper's sizes (10,000 + 5,000 points per
+metric), where the cache is bounded by one pass over the 737,280 images.
+
+    .venv/bin/python benchmarks/eval_speed.py --num-train 1000 --num-test 500      # a short run
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from betavae.config import ModelConfig
+from betavae.data.dsprites import DSprites
+from betavae.evaluate import EvalSettings, evaluate_representation, format_table
+from betavae.metrics.higgins import sample_pair_points
+from betavae.representations import ModelRepresentation
+
+
+def naive_seconds_per_point(representation: ModelRepresentation, data: DSprites, L: int, num_points: int,
+                            rng: np.random.Generator) -> float:
+    """Mean time to render and encode one metric point's 2 x L images without a cache."""
+    points = sample_pair_points(data, list(range(data.num_factors)), num_points, L, rng)
+    start = time.perf_counter()
+    for first, second in zip(points.first, points.second):
+        representation.encode(data.images(first))
+        representation.encode(data.images(second))
+    return (time.perf_counter() - start) / num_points
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-train", type=int, default=10_000)
+    parser.add_argument("--num-test", type=int, default=5_000)
+    parser.add_argument("--table2-train", type=int, default=None, help="default: --num-train")
+    parser.add_argument("--table2-test", type=int, default=None, help="default: --num-test")
+    parser.add_argument("--L", type=int, default=64)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="classifier seeds")
+    parser.add_argument("--naive-points", type=int, default=30, help="points timed for the naive estimate")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    from betavae.models.vae import BetaVAE
+
+    model = BetaVAE(ModelConfig(arch="mlp", latents=10, image_shape=(1, 64, 64), likelihood="bernoulli"))
+    representation = ModelRepresentation("beta-vae-mlp (untrained)", model.to(args.device), device=args.device)
+    data = DSprites.rendered()
+    settings = EvalSettings(L=args.L, num_train=args.num_train, num_test=args.num_test,
+                            classifier_seeds=tuple(args.seeds), table2_train=args.table2_train or args.num_train,
+                            table2_test=args.table2_test or args.num_test, device=args.device)
+    result = evaluate_representation(representation, data, settings, progress=True)
+    print(format_table(result))
+
+    timing = result["timing"]
+    per_point = naive_seconds_per_point(representation, data, args.L, args.naive_points, np.random.default_rng(1))
+    throughput = timing["images_encoded"] / timing["encode_s"]  # cached: unique images in batches
+    points = 2 * (args.num_train + args.num_test)  # metric + dlib
+    table2_images = settings.table2_train + settings.table2_test
+    naive_encode = per_point * points + table2_images / throughput
+    print(f"\ndevice {args.device}; torch threads {torch.get_num_threads()}")
+    print(f"cached:  encoded {timing['images_encoded']:,} unique images in {timing['encode_s']:.1f} s "
+          f"({throughput:,.0f} images/s incl. rendering); classifiers {timing['classify_s']:.1f} s")
+    print(f"naive:   {per_point * 1e3:.1f} ms per point (2 x {args.L} images, measured on {args.naive_points} "
+          f"points) x {points:,} points + {table2_images:,} Table 2 images = {naive_encode:.1f} s (estimated)")
+    print(f"speed-up: encoding {naive_encode / timing['encode_s']:.1f}x; whole evaluation "
+          f"{(naive_encode + timing['classify_s']) / (timing['encode_s'] + timing['classify_s']):.1f}x")
+
+    paper_points = 2 * 15_000
+    paper_naive = per_point * paper_points
+    paper_cached = min(data.num_images, 2 * 15_000 * 2 * args.L + 15_000) / throughput
+    print(f"projected to the paper's sizes (10k + 5k points for each metric, 15k Table 2 images): naive "
+          f"{paper_naive / 60:.1f} min of encoding vs cached <= {paper_cached / 60:.1f} min "
+          f"(at most one pass over {data.num_images:,} images): {paper_naive / paper_cached:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Evaluate one representation on one ground-truth dataset: the paper's metric, its dlib variant and Table 2.
+
+Seeds (all explicit numpy/torch generators, nothing global):
+
+* ``sample_seed`` draws *what is scored*: the metric's points from ``default_rng([sample_seed, 0])``,
+  the dlib variant's from ``default_rng([sample_seed, 1])`` and Table 2's images from
+  ``default_rng([sample_seed, 2])``; all classifier seeds see the same points;
+* each of ``classifier_seeds`` drives *how the classifier is fitted*: its initial weights and minibatch
+  order (paper metric and Table 2); the dlib variant is fitted once, with ``classifier_seeds[0]`` as
+  scikit-learn's ``random_state`` (which lbfgs does not use).
+
+Everything reads codes from one :class:`CodeCache`, so a whole evaluation encodes each image at most once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.io import atomic_write_json
+from betavae.metrics.factor_classification import factor_classification
+from betavae.metrics.higgins import beta_vae_metric, beta_vae_metric_dlib, factor_ids
+from betavae.metrics.linear import ClassifierSettings
+from betavae.representations import CodeCache, Representation
+
+EVAL_VERSION = 1  # bump when a change to the metrics changes their numbers: old settings keys stop matching
+_NOT_IN_KEY = ("device", "encode_batch_size")  # where and how fast, not what is computed
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that decides an evaluation's numbers (App. A.4 defaults: L = 64, 10k train / 5k test)."""
+
+    L: int = 64  # pairs averaged per metric point (eq. 5)
+    num_train: int = 10_000  # metric training points (paper and dlib)
+    num_test: int = 5_000  # metric held-out points (paper and dlib)
+    classifier_seeds: tuple[int, ...] = (0, 1, 2)
+    sample_seed: int = 0
+    scored_factors: tuple[str, ...] | None = None  # None: the dataset's default (dSprites: all but shape)
+    dlib: bool = True
+    table2: bool = True
+    table2_train: int = 10_000
+    table2_test: int = 5_000
+    lr: float = 1e-2  # Adagrad (App. A.4)
+    classifier_batch_size: int | None = 64  # None: full batch
+    max_epochs: int = 1000
+    tol: float = 1e-3  # converged: best training NLL improved by < tol over the last `window` epochs
+    window: int = 10
+    standardize: bool = True
+    device: str = "cpu"  # where the classifiers train (the representation chooses its own encoding device)
+    encode_batch_size: int = 2048
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classifier_seeds", tuple(self.classifier_seeds))
+        if isinstance(self.scored_factors, str):
+            object.__setattr__(self, "scored_factors", (self.scored_factors,))
+        elif self.scored_factors is not None:
+            object.__setattr__(self, "scored_factors", tuple(self.scored_factors))
+        for name in ("L", "num_train", "num_test", "table2_train", "table2_test", "encode_batch_size"):
+            if not isinstance(getattr(self, name), (int, np.integer)) or getattr(self, name) < 1:
+                raise BetaVAEError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if not self.classifier_seeds or len(set(self.classifier_seeds)) != len(self.classifier_seeds):
+            raise BetaVAEError(f"classifier_seeds must be one or more distinct integers, got {self.classifier_seeds}")
+        seeds = (*self.classifier_seeds, self.sample_seed)
+        if any(not isinstance(seed, (int, np.integer)) or seed < 0 for seed in seeds):
+            raise BetaVAEError("seeds must be integers >= 0")
+        if self.scored_factors is not None and not self.scored_factors:
+            raise BetaVAEError("scored_factors must name at least one factor (or be None for the dataset default)")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            raise BetaVAEError(f"device {self.device!r} is not a torch device; use 'cpu' or 'cuda'") from None
+        self.classifier()  # validates lr, batch size, epochs, tol, window
+
+    def classifier(self) -> ClassifierSettings:
+        return ClassifierSettings(lr=self.lr, batch_size=self.classifier_batch_size, max_epochs=self.max_epochs,
+                                  tol=self.tol, window=self.window, standardize=self.standardize, device=self.device)
+
+
+def settings_key(settings: EvalSettings) -> str:
+    """A stable 16-hex-digit hash of the settings that decide the numbers (not device or encode batch size)."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in _NOT_IN_KEY}
+    text = json.dumps({"version": EVAL_VERSION, **values}, sort_keys=True, default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def evaluate_representation(representation: Representation, data: GroundTruthData,
+                            settings: EvalSettings | None = None, progress: bool = True) -> dict:
+    """The metric (§3 eq. 5, App. A.4), its dlib variant and Table 2 (App. A.5) as one JSON-able dict."""
+    settings = settings or EvalSettings()
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
+                           "metrics need a ground-truth dataset such as dsprites")
+    factor_ids(data, settings.scored_factors)  # fail on bad settings before any encoding
+    if settings.table2 and settings.table2_train + settings.table2_test > data.num_images:
+        raise BetaVAEError(f"Table 2 asks for {settings.table2_train} + {settings.table2_test} distinct images but "
+                           f"{data.name} has {data.num_images}; lower table2_train/table2_test")
+    start = time.perf_counter()
+    cache = CodeCache(representation, data, batch_size=settings.encode_batch_size, progress=progress)
+    classifier = settings.classifier()
+    result: dict = {"representation": representation.name, "data": data.describe(),
+                    "settings": asdict(settings), "settings_key": settings_key(settings)}
+    result["metric"] = beta_vae_metric(
+        representation, data, _points_rng(settings, 0), factors=settings.scored_factors,
+        L=settings.L, num_train=settings.num_train, num_test=settings.num_test,
+        classifier_seeds=settings.classifier_seeds, classifier=classifier, cache=cache)
+    if settings.dlib:
+        result["dlib"] = beta_vae_metric_dlib(
+            representation, data, _points_rng(settings, 1), L=settings.L, num_train=settings.num_train,
+            num_eval=settings.num_test, seed=settings.classifier_seeds[0], cache=cache)
+    if settings.table2:
+        result["table2"] = factor_classification(
+            representation, data, _points_rng(settings, 2), num_train=settings.table2_train,
+            num_test=settings.table2_test, classifier_seeds=settings.classifier_seeds, classifier=classifier,
+            cache=cache)
+    result["timing"] = {
+        "encode_s": cache.encode_seconds, "images_encoded": cache.images_encoded,
+        "classify_s": sum(result[part]["classify_s"] for part in ("metric", "dlib", "table2") if part in result),
+        "total_s": time.perf_counter() - start,
+    }
+    return result
+
+
+def _points_rng(settings: EvalSettings, stream: int) -> np.random.Generator:
+    return np.random.default_rng([settings.sample_seed, stream])
+
+
+def save_evaluation(result: dict, path: str | Path) -> Path:
+    """Write ``result`` as JSON atomically (readers see the old file or the whole new one)."""
+    return atomic_write_json(path, result)
+
+
+def format_table(result: dict) -> str:
+    """The evaluation as a readable text table."""
+    metric = result["metric"]
+    lines = [f"representation {result['representation']} on {result['data'].get('name', '?')}  "
+             f"(settings {result.get('settings_key', '?')})",
+             "",
+             f"β-VAE metric (eq. 5, L = {metric['settings']['L']}, {metric['settings']['num_train']} train / "
+             f"{metric['settings']['num_test']} test points; chance {metric['chance']:.1%})",
+             f"  accuracy {metric['mean']:.2%} ± {metric['std']:.2%} over classifier seeds "
+             f"{metric['settings']['classifier_seeds']}: {_percentages(metric['scores'])}",
+             f"  converged {metric['converged']} after {metric['epochs']} epochs"]
+    lines += _per_factor_rows("  held-out accuracy per fixed factor", metric["per_factor_accuracy"])
+    if "dlib" in result:
+        dlib = result["dlib"]
+        lines += ["", f"dlib beta_vae_sklearn (all factors, LogisticRegression(); chance {dlib['chance']:.1%})",
+                  f"  eval accuracy {dlib['score']:.2%}  (train {dlib['train_accuracy']:.2%}; "
+                  f"converged {dlib['converged']} in {dlib['iterations']} iterations)"]
+        lines += _per_factor_rows("  held-out accuracy per fixed factor", dlib["per_factor_accuracy"])
+    if "table2" in result:
+        table = result["table2"]
+        lines += ["", f"Table 2: factor classification ({table['settings']['num_train']} train / "
+                      f"{table['settings']['num_test']} test images)",
+                  f"  {'factor':<14}{'accuracy':>10}{'chance':>10}"]
+        lines += [f"  {name:<14}{accuracy:>10.2%}{table['chance'][name]:>10.2%}"
+                  for name, accuracy in table["per_factor"].items()]
+        lines.append(f"  {'mean':<14}{table['mean']:>10.2%}")
+    timing = result["timing"]
+    lines += ["", f"timing: encoded {timing['images_encoded']} images in {timing['encode_s']:.1f} s; "
+                  f"classifiers {timing['classify_s']:.1f} s; total {timing['total_s']:.1f} s"]
+    return "\n".join(lines)
+
+
+def _percentages(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{value:.2%}" for value in values) + "]"
+
+
+def _per_factor_rows(title: str, accuracies: dict) -> list[str]:
+    cells = [f"{name} {'n/a' if acc is None else f'{acc:.1%}'}" for name, acc in accuracies.items()]
+    return [f"{title}: " + ", ".join(cells)]
+
+
+def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
+                    progress: bool = True) -> dict:
+    """The evaluation stored in ``path`` for these settings, or compute, store (atomically) and return it.
+
+    ``path`` (a run's ``eval.json``) holds one entry per settings key, so an evaluation already done for
+    the same settings is never recomputed and one with other settings does not overwrite it.
+    ``make_representation`` is only called when something must be computed.
+    """
+    path = Path(path)
+    stored: dict = {"evaluations": {}}
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
+    key = settings_key(settings)
+    if key in stored.get("evaluations", {}):
+        return stored["evaluations"][key]
+    result = evaluate_representation(make_representation(), data, settings, progress=progress)
+    from betavae.io import provenance
+
+    result["provenance"] = provenance()
+    stored.setdefault("evaluations", {})[key] = result
+    atomic_write_json(path, stored)
+    return result

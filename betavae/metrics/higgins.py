@@ -1,0 +1,173 @@
+"""The β-VAE disentanglement metric (§3, eq. 5, App. A.4) and disentanglement_lib's variant of it.
+
+One point of the metric: choose a factor y uniformly among the scored factors; draw L pairs of factor
+vectors that agree on y and are independent otherwise; encode both images of each pair;
+z_diff = mean over the pairs of |z1 - z2|, labelled y. A linear classifier predicts y from z_diff;
+the score is its accuracy on held-out points. Codes come from a :class:`CodeCache`, so the ~2M image
+encodings the points name cost at most one encoder pass over the dataset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.metrics.linear import ClassifierSettings, LinearClassifier, fit_linear_softmax, fit_sklearn_logistic
+from betavae.representations import CodeCache, Representation, cache_for
+
+
+def default_scored_factors(data: GroundTruthData) -> tuple[str, ...]:
+    """§4: on dSprites the paper scores pos_x, pos_y, scale and orientation; shape varies but is never a label.
+
+    A dataset may name its own with a ``metric_factor_names`` attribute; otherwise every factor is scored.
+    """
+    names = getattr(data, "metric_factor_names", None)
+    if names is not None:
+        return tuple(names)
+    if data.name.lower().startswith("dsprites"):
+        return tuple(name for name in data.factor_names if name != "shape")
+    return tuple(data.factor_names)
+
+
+def factor_ids(data: GroundTruthData, names: Sequence[str] | None) -> list[int]:
+    """Positions of the named factors in ``data.factor_names`` (None = the dataset's default scored factors)."""
+    names = default_scored_factors(data) if names is None else tuple(names)
+    unknown = [name for name in names if name not in data.factor_names]
+    if unknown or not names or len(set(names)) != len(names):
+        raise BetaVAEError(f"scored factors {list(names)} must be distinct names among {list(data.factor_names)}")
+    return [data.factor_names.index(name) for name in names]
+
+
+@dataclass
+class PairPoints:
+    """Metric points: ``labels[i]`` indexes the scored factor held fixed across the pairs ``first[i], second[i]``."""
+
+    labels: np.ndarray  # int[n]
+    first: np.ndarray  # int[n, L] image indices
+    second: np.ndarray  # int[n, L]
+
+
+def sample_pair_points(data: GroundTruthData, scored: Sequence[int], num_points: int, L: int,
+                       rng: np.random.Generator) -> PairPoints:
+    """Eq. 5: y ~ U(scored factors); L pairs (v1, v2) drawn independently except v2[y] = v1[y]."""
+    labels = rng.integers(0, len(scored), size=num_points)
+    first = data.sample_factors(num_points * L, rng).reshape(num_points, L, -1)
+    second = data.sample_factors(num_points * L, rng).reshape(num_points, L, -1)
+    fixed = np.asarray(scored)[labels]
+    rows = np.arange(num_points)
+    second[rows, :, fixed] = first[rows, :, fixed]
+    flat = data.num_factors
+    return PairPoints(labels, data.index(first.reshape(-1, flat)).reshape(num_points, L),
+                      data.index(second.reshape(-1, flat)).reshape(num_points, L))
+
+
+def difference_features(cache: CodeCache, points: PairPoints, max_values: int = 1 << 24) -> np.ndarray:
+    """Eq. 5: z_diff = (1/L) Σ_l |z1_l - z2_l| for every point (gathered in chunks to bound memory)."""
+    num_points, L = points.first.shape
+    dim = cache.codes(points.first[:1, :1]).shape[-1]
+    chunk = max(1, max_values // (2 * L * dim))
+    return np.concatenate([
+        np.abs(cache.codes(points.first[start:start + chunk]) - cache.codes(points.second[start:start + chunk]))
+        .mean(axis=1) for start in range(0, num_points, chunk)
+    ]) if num_points else np.zeros((0, dim), np.float32)
+
+
+def _train_test_features(cache: CodeCache, data: GroundTruthData, scored: Sequence[int], L: int, num_train: int,
+                         num_test: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Training points first, then test points, from one generator (as disentanglement_lib draws them)."""
+    if L < 1 or num_train < 1 or num_test < 1:
+        raise BetaVAEError(f"L, num_train and num_test must be >= 1, got {L}, {num_train}, {num_test}")
+    train = sample_pair_points(data, scored, num_train, L, rng)
+    test = sample_pair_points(data, scored, num_test, L, rng)
+    cache.ensure(np.concatenate([train.first.ravel(), train.second.ravel(), test.first.ravel(), test.second.ravel()]))
+    return difference_features(cache, train), train.labels, difference_features(cache, test), test.labels
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """int[true, predicted] counts."""
+    return np.bincount(labels * num_classes + predictions, minlength=num_classes ** 2).reshape(num_classes, -1)
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Recall of each true class (NaN for a class with no test points)."""
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(confusion) / totals, np.nan)
+
+
+def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: np.random.Generator, *,
+                    factors: Sequence[str] | None = None, L: int = 64, num_train: int = 10_000,
+                    num_test: int = 5_000, classifier_seeds: Sequence[int] = (0, 1, 2),
+                    classifier: ClassifierSettings | None = None, cache: CodeCache | None = None) -> dict:
+    """§3 eq. 5 / App. A.4: accuracy of a linear softmax classifier (Adagrad) predicting the fixed factor.
+
+    ``rng`` draws the points (train then test, shared by all classifier seeds); each classifier seed drives
+    only the classifier's initial weights and minibatch order. Returns a JSON-able dict.
+    """
+    classifier = classifier or ClassifierSettings()
+    cache = cache_for(representation, data, cache)
+    scored = factor_ids(data, factors)
+    names = [data.factor_names[k] for k in scored]
+    x_train, y_train, x_test, y_test = _train_test_features(cache, data, scored, L, num_train, num_test, rng)
+    start = time.perf_counter()
+    fits = [fit_linear_softmax(x_train, y_train, len(scored), seed, classifier) for seed in classifier_seeds]
+    result = _scores(fits, x_train, y_train, x_test, y_test, names)
+    scores = result["scores"]
+    return {**result, "mean": float(np.mean(scores)), "std": float(np.std(scores)), "scored_factors": names,
+            "chance": 1.0 / len(scored),
+            "settings": {"L": L, "num_train": num_train, "num_test": num_test,
+                         "classifier_seeds": list(classifier_seeds), "classifier": asdict(classifier)},
+            "classify_s": time.perf_counter() - start}
+
+
+def beta_vae_metric_dlib(representation: Representation, data: GroundTruthData, rng: np.random.Generator, *,
+                         L: int = 64, num_train: int = 10_000, num_eval: int = 5_000, seed: int = 0,
+                         cache: CodeCache | None = None) -> dict:
+    """disentanglement_lib's ``beta_vae_sklearn``: the same points, scored as that library scores them.
+
+    Differences from the paper (:func:`beta_vae_metric`):
+
+    * every factor is a label, shape included on dSprites (the paper scores four of five);
+    * the classifier is scikit-learn's ``LogisticRegression()`` with its defaults: L2 penalty (C = 1),
+      lbfgs, at most 100 iterations, multinomial (scikit-learn >= 0.22; older versions defaulted to
+      liblinear one-vs-rest), on unstandardised inputs; the paper's is an unregularised linear softmax
+      trained with Adagrad (lr 1e-2) until convergence;
+    * one fit: lbfgs is deterministic, so ``seed`` (given to scikit-learn as ``random_state``) changes nothing;
+    * disentanglement_lib loops over points with a ``RandomState``; here the same distribution is drawn
+      vectorised from a ``Generator``, so the draws (not their law) differ.
+    """
+    cache = cache_for(representation, data, cache)
+    scored = list(range(data.num_factors))
+    x_train, y_train, x_test, y_test = _train_test_features(cache, data, scored, L, num_train, num_eval, rng)
+    start = time.perf_counter()
+    fit = fit_sklearn_logistic(x_train, y_train, len(scored), seed)
+    result = _scores([fit], x_train, y_train, x_test, y_test, list(data.factor_names))
+    return {"score": result["scores"][0], "train_accuracy": result["train_accuracy"][0],
+            "per_factor_accuracy": result["per_factor_accuracy"], "confusion": result["confusion"],
+            "converged": result["converged"][0], "iterations": result["epochs"][0],
+            "scored_factors": list(data.factor_names), "chance": 1.0 / data.num_factors,
+            "settings": {"L": L, "num_train": num_train, "num_eval": num_eval, "seed": seed,
+                         "classifier": "sklearn.linear_model.LogisticRegression()"},
+            "classify_s": time.perf_counter() - start}
+
+
+def _scores(fits: Sequence[LinearClassifier], x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+            y_test: np.ndarray, names: Sequence[str]) -> dict:
+    confusion = sum(confusion_matrix(y_test, fit.predict(x_test), len(names)) for fit in fits)
+    recall = per_class_accuracy(confusion)
+    return {"scores": [fit.accuracy(x_test, y_test) for fit in fits],
+            "train_accuracy": [fit.accuracy(x_train, y_train) for fit in fits],
+            "per_factor_accuracy": {name: _json_float(value) for name, value in zip(names, recall)},
+            "confusion": confusion.tolist(),
+            "converged": [fit.converged for fit in fits], "epochs": [fit.epochs for fit in fits],
+            "train_loss": [fit.train_loss for fit in fits]}
+
+
+def _json_float(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
