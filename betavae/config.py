@@ -168,6 +168,46 @@ class TrainConfig:
 
 
 @dataclass
+class InfoGANConfig:
+    """App. A.2 (InfoGAN baseline): codes, instance noise, MI weight and the two Adam learning rates."""
+
+    codes: int = 5  # continuous codes c ~ U(−1, 1); the other model.latents − codes generator inputs are noise
+    width: int = 64  # DCGAN channel base: convolutions of width·(1, 2, 4, 8)
+    instance_noise: float = 0.2  # std of Gaussian noise on the discriminator's inputs (images in [−1, 1])
+    info_weight: float = 1.0  # λ of the mutual-information term
+    lr_discriminator: float = 2e-4  # Chen et al. (2016), App. C: 2e-4 for D, 1e-3 for G, λ = 1
+    lr_generator: float = 1e-3  # generator and recognition head Q
+
+    def validate(self) -> None:
+        for name in ("codes", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise BetaVAEError(f"infogan.{name} must be a positive integer, got {value!r}")
+        for name in ("instance_noise", "info_weight"):
+            if not (getattr(self, name) >= 0):
+                raise BetaVAEError(f"infogan.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("lr_discriminator", "lr_generator"):
+            if not (getattr(self, name) > 0):
+                raise BetaVAEError(f"infogan.{name} must be > 0, got {getattr(self, name)}")
+
+
+@dataclass
+class DCIGNConfig:
+    """Kulkarni et al. (2015) (DC-IGN baseline): latent units owned by each factor, and the invariance signal."""
+
+    units_per_factor: int | None = None  # None: model.latents // number of factors; leftover units are free
+    invariance: float = 1.0  # λ: clamped units are pulled towards their batch mean with gradient λ(z − z̄)/b
+
+    def validate(self) -> None:
+        if self.units_per_factor is not None and (not isinstance(self.units_per_factor, int)
+                                                  or self.units_per_factor < 1):
+            raise BetaVAEError(f"dcign.units_per_factor must be a positive integer or null, "
+                               f"got {self.units_per_factor!r}")
+        if not (self.invariance >= 0):
+            raise BetaVAEError(f"dcign.invariance must be >= 0, got {self.invariance}")
+
+
+@dataclass
 class RunConfig:
     """Everything that defines one training run; saved as ``config.json`` in the run directory."""
 
@@ -177,9 +217,11 @@ class RunConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    infogan: InfoGANConfig = field(default_factory=InfoGANConfig)  # used only by model_type "infogan"
+    dcign: DCIGNConfig = field(default_factory=DCIGNConfig)  # used only by model_type "dcign"
 
     def validate(self) -> RunConfig:
-        for part in (self.model, self.objective, self.optim, self.train):
+        for part in (self.model, self.objective, self.optim, self.train, self.infogan, self.dcign):
             part.validate()
         return self
 

@@ -11,7 +11,7 @@ from betavae.data.ground_truth import ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.models.vae import BetaVAE, objective
 
-MODEL_TYPES = ("beta-vae", "vae")
+MODEL_TYPES = ("beta-vae", "vae", "infogan", "dcign")
 
 
 class TrainingTask(Protocol):
@@ -82,14 +82,31 @@ def prepare_config(config: RunConfig, image_shape: tuple[int, int, int]) -> RunC
     """Model-type specific defaults and checks, then resolve the dataset defaults, β ↔ β_norm, the optimiser."""
     if config.model_type not in MODEL_TYPES:
         raise BetaVAEError(f"unknown model {config.model_type!r}; choose one of: {', '.join(MODEL_TYPES)}")
-    if config.model_type == "vae":
+    if config.model_type == "infogan":
+        from betavae.models.infogan import prepare_infogan_config
+
+        return prepare_infogan_config(config, image_shape)
+    if config.model_type in ("vae", "dcign"):
         if config.objective.beta not in (None, 1.0) or config.objective.beta_norm is not None:
-            raise BetaVAEError("--model vae means β = 1; drop --beta/--beta-norm or use --model beta-vae")
+            raise BetaVAEError(f"--model {config.model_type} means β = 1; drop --beta/--beta-norm "
+                               "or use --model beta-vae")
         config.objective.beta, config.objective.kind = 1.0, "beta"
+    if config.model_type == "dcign":
+        from betavae.models.dcign import prepare_dcign_config
+
+        prepare_dcign_config(config)
     return config.resolve(image_shape)
 
 
 def build_task(config: RunConfig, device: torch.device) -> TrainingTask:
+    if config.model_type == "infogan":
+        from betavae.models.infogan import InfoGANTask
+
+        return InfoGANTask(config, device)
+    if config.model_type == "dcign":
+        from betavae.models.dcign import DCIGNTask
+
+        return DCIGNTask(config, device)
     return BetaVAETask(config, device)
 
 
