@@ -22,6 +22,10 @@ TRAIN_FLAGS = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
     "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
     "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
+    "codes": ("infogan", "codes"), "gan_width": ("infogan", "width"), "instance_noise": ("infogan", "instance_noise"),
+    "info_weight": ("infogan", "info_weight"), "lr_discriminator": ("infogan", "lr_discriminator"),
+    "lr_generator": ("infogan", "lr_generator"),
+    "units_per_factor": ("dcign", "units_per_factor"), "invariance": ("dcign", "invariance"),
 }
 
 
@@ -47,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--model", help="beta-vae (default) | vae (β = 1)")
+    train.add_argument("--model", help="beta-vae (default) | vae (β = 1) | infogan | dcign (baselines, App. A.2)")
     train.add_argument("--dataset", help="dsprites (default) | celeba | chairs | faces | folder | synthetic-squares")
     train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
     train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
@@ -70,6 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
+    train.add_argument("--codes", type=int, help="infogan: continuous codes c ~ U(-1, 1) (default 5)")
+    train.add_argument("--gan-width", type=int, help="infogan: DCGAN channel base (default 64)")
+    train.add_argument("--instance-noise", type=float, help="infogan: noise std on D's inputs (default 0.2)")
+    train.add_argument("--info-weight", type=float, help="infogan: λ of the mutual-information term (default 1)")
+    train.add_argument("--lr-discriminator", type=float, help="infogan: Adam lr of D (default 2e-4)")
+    train.add_argument("--lr-generator", type=float, help="infogan: Adam lr of G and Q (default 1e-3)")
+    train.add_argument("--units-per-factor", type=int, help="dcign: latent units per factor (default M // K)")
+    train.add_argument("--invariance", type=float, help="dcign: pull of clamped units to the batch mean (default 1)")
+
+    evaluate = commands.add_parser("evaluate", help="disentanglement metric, dlib variant and Table 2")
+    target = evaluate.add_mutually_exclusive_group(required=True)
+    target.add_argument("run_dir", nargs="?", help="a trained run (writes RUN_DIR/eval.json)")
+    target.add_argument("--representation", help="ground-truth | constant | raw-pixels | pca | pca-raw | ica | "
+                                                 "untrained-vae")
+    evaluate.add_argument("--seed", type=int, default=0, help="fit/initialisation seed of --representation")
+    evaluate.add_argument("--dataset", default="dsprites", help="with --representation: the ground-truth data")
+    evaluate.add_argument("--data", help="with --representation and dsprites: the official .npz")
+    evaluate.add_argument("--pairs", type=int, default=64, help="L, pairs per metric point (default 64)")
+    evaluate.add_argument("--train-points", type=int, default=10_000, help="metric training points (10000)")
+    evaluate.add_argument("--test-points", type=int, default=5_000, help="metric test points (5000)")
+    evaluate.add_argument("--classifier-seeds", type=int, default=3, help="classifier seeds 0..K-1 (default 3)")
+    evaluate.add_argument("--table2-train", type=int, default=10_000, help="Table 2 training images (10000)")
+    evaluate.add_argument("--table2-test", type=int, default=5_000, help="Table 2 test images (5000)")
+    evaluate.add_argument("--no-dlib", action="store_true", help="skip the disentanglement_lib variant")
+    evaluate.add_argument("--no-table2", action="store_true", help="skip Table 2 (factor classification)")
+    evaluate.add_argument("--json", help="also write the result to this JSON file")
+    evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
 
     traverse = commands.add_parser("traverse", help="draw reconstructions, samples, traversals of a run")
     traverse.add_argument("run_dir", help="a run directory made by `betavae train`")
@@ -165,6 +197,33 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from betavae.evaluate import EvalSettings, evaluate_representation, evaluate_run, format_table
+    from betavae.io import atomic_write_json
+
+    settings = EvalSettings(L=args.pairs, num_train=args.train_points, num_test=args.test_points,
+                            classifier_seeds=tuple(range(args.classifier_seeds)) if args.classifier_seeds > 0
+                            else (), dlib=not args.no_dlib, table2=not args.no_table2,
+                            table2_train=args.table2_train, table2_test=args.table2_test)
+    if args.run_dir:
+        result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet)
+    else:
+        from betavae.baselines.registry import make_representation
+        from betavae.data.registry import load_dataset
+
+        data = load_dataset(args.dataset, args.data)
+        representation = make_representation(args.representation, data, args.seed)
+        result = evaluate_representation(representation, data, settings, progress=not args.quiet)
+        result["representation_info"] = getattr(representation, "info", {})
+    print(format_table(result))
+    if result.get("representation_info"):
+        print(f"representation info: {json.dumps(result['representation_info'], default=str)}")
+    if args.json:
+        atomic_write_json(args.json, result)
+        print(f"written: {args.json}")
+    return 0
+
+
 def run_traverse(args: argparse.Namespace) -> int:
     from betavae.viz.figures import draw_run_figures
 
@@ -182,8 +241,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": run_data, "train": run_train, "traverse": run_traverse, "reproduce": run_reproduce,
-            "demo": run_demo}
+COMMANDS = {"data": run_data, "train": run_train, "evaluate": run_evaluate, "traverse": run_traverse,
+            "reproduce": run_reproduce, "demo": run_demo}
 
 if __name__ == "__main__":
     raise SystemExit(main())

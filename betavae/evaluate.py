@@ -103,7 +103,7 @@ def evaluate_representation(representation: Representation, data: GroundTruthDat
     factor_ids(data, settings.scored_factors)  # fail on bad settings before any encoding
     if settings.table2 and settings.table2_train + settings.table2_test > data.num_images:
         raise BetaVAEError(f"Table 2 asks for {settings.table2_train} + {settings.table2_test} distinct images but "
-                           f"{data.name} has {data.num_images}; lower table2_train/table2_test")
+                           f"{data.name} has {data.num_images}; lower them (--table2-train/--table2-test)")
     start = time.perf_counter()
     cache = CodeCache(representation, data, batch_size=settings.encode_batch_size, progress=progress)
     classifier = settings.classifier()
@@ -205,3 +205,19 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
     stored.setdefault("evaluations", {})[key] = result
     atomic_write_json(path, stored)
     return result
+
+
+def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, device: str = "auto",
+                 progress: bool = True) -> dict:
+    """Score a trained run on the full ground-truth dataset it was trained from; cached in RUN_DIR/eval.json."""
+    from betavae.baselines.registry import load_run_representation
+    from betavae.data.registry import load_dataset
+    from betavae.runs import RunDir
+    from betavae.train import resolve_device
+
+    run = RunDir(run_dir)
+    config = run.config()
+    data = load_dataset(config.data.dataset, config.data.path)  # the whole grid, also for runs on a subset
+    settings = settings or EvalSettings()
+    return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
+                           run.eval_path, progress=progress)

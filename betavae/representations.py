@@ -49,6 +49,7 @@ class ModelRepresentation:
     def __init__(self, name: str, model: torch.nn.Module, device: torch.device | str = "cpu",
                  batch_size: int = 2048):
         self.name = name
+        self.info: dict = {}  # e.g. the run directory and step it was loaded from
         self.model = model
         self.device = torch.device(device)
         self.batch_size = batch_size

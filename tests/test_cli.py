@@ -77,3 +77,33 @@ def test_dsprites_source_errors(tmp_path, capsys):
     for name, message in cases:
         code, _, err = _run(capsys, "data", "dsprites", "--source", str(tmp_path / name), "--quiet")
         assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_evaluate_a_representation_and_a_run(tmp_path, capsys):
+    small = ["--dataset", "synthetic-squares", "--train-points", "200", "--test-points", "100", "--pairs", "8",
+             "--table2-train", "100", "--table2-test", "50", "--classifier-seeds", "2", "--quiet"]
+    code, out, _ = _run(capsys, "evaluate", "--representation", "ground-truth", *small, "--json",
+                        str(tmp_path / "gt.json"))
+    assert code == 0 and "accuracy 100.00%" in out
+    assert json.loads((tmp_path / "gt.json").read_text())["metric"]["scores"] == [1.0, 1.0]
+    run = tmp_path / "run"
+    assert _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")[0] == 0
+    code, out, _ = _run(capsys, "evaluate", str(run), *small[2:])
+    stored = json.loads((run / "eval.json").read_text())["evaluations"]
+    assert code == 0 and "β-VAE metric" in out and len(stored) == 1
+    before = (run / "eval.json").stat().st_mtime_ns
+    _run(capsys, "evaluate", str(run), *small[2:])  # same settings: served from eval.json, not recomputed
+    assert (run / "eval.json").stat().st_mtime_ns == before
+    code, _, err = _run(capsys, "evaluate", "--representation", "wavelets", *small)
+    assert code == 2 and "unknown representation 'wavelets'" in err
+
+
+def test_traverse_writes_figures(tmp_path, capsys):
+    run = tmp_path / "run"
+    _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")
+    code, out, _ = _run(capsys, "traverse", str(run), "--seed-images", "2")
+    assert code == 0
+    assert {p.name for p in (run / "figures").iterdir()} == {"reconstructions.png", "samples.png",
+                                                            "traversal_0.png", "traversal_1.png"}
+    code, _, err = _run(capsys, "traverse", str(tmp_path / "nothing"))
+    assert code == 2 and "not a run directory" in err

@@ -52,3 +52,16 @@ def test_unknown_experiment_and_budget(tmp_path):
         reproduce("fig9", out_dir=tmp_path)
     with pytest.raises(BetaVAEError, match="unknown budget"):
         reproduce("samples", budget="huge", out_dir=tmp_path)
+
+
+def test_fig6_table_and_table2_on_synthetic_data(tmp_path):
+    text = _run("fig6-table", tmp_path)
+    rows = json.loads((tmp_path / "fig6-table" / "results.json").read_text())["rows"]
+    assert len(rows) == 9 and rows[0]["protocol"]["mean"] == 1.0
+    for row in rows:  # the full list is reported beside the filtered figure
+        assert row["protocol"]["num_total"] == len(row["protocol"]["scores"]) >= 2
+    assert "paper (%)" in text and "Table 2" in text
+    # table2 into the same directory re-uses every trained run and evaluation
+    report = reproduce("table2", budget="smoke", out_dir=tmp_path / "fig6-table", dataset="synthetic-squares",
+                       device="cpu", progress=False)
+    assert "pos_x" in report.read_text()

@@ -55,6 +55,7 @@ class RawPixels(PixelBaseline):
     """App. A.3: the pixel values themselves (4,096 for dSprites) as the code."""
 
     name = "raw-pixels"
+    cache_codes = False  # 4,096 floats an image: cheaper to recompute than to hold ~11 GB for a full evaluation
 
     def __init__(self):
         self.info: dict = {}

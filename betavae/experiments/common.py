@@ -25,12 +25,14 @@ class Budget:
     table2_test: int
     workers: int  # training processes at once
     checkpoint_every: int
+    gan_width: int = 64  # InfoGAN's DCGAN channel base (App. A.2 uses 64); smaller only to keep smoke runs short
 
 
 BUDGETS = {
     # minutes on a 2-core CPU; what the tests run
     "smoke": Budget("smoke", steps=40, model_seeds=2, classifier_seeds=2, metric_train=400, metric_test=200,
-                    pairs=16, table2_train=400, table2_test=200, workers=1, checkpoint_every=20),
+                    pairs=16, table2_train=400, table2_test=200, workers=1, checkpoint_every=20,
+                    gan_width=16),
     # the honest best of a 2-core CPU in a few hours
     "cpu": Budget("cpu", steps=6000, model_seeds=3, classifier_seeds=3, metric_train=5000, metric_test=2500,
                   pairs=64, table2_train=10_000, table2_test=5000, workers=1, checkpoint_every=1000),
@@ -58,7 +60,7 @@ def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None 
                     beta_norm: float | None = None, latents: int = 10, model_type: str = "beta-vae",
                     device: str = "auto", subset: str | None = None, data_path: str | None = None) -> RunConfig:
     """The paper's 2D-shapes β-VAE run (Table 1 defaults for ``dataset``) at this budget."""
-    return RunConfig(
+    config = RunConfig(
         model_type=model_type,
         data=DataConfig(dataset=dataset, path=data_path, subset=subset),
         model=ModelConfig(latents=latents),
@@ -66,6 +68,8 @@ def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None 
         train=TrainConfig(steps=budget.steps, seed=seed, device=device, checkpoint_every=budget.checkpoint_every,
                           log_every=max(1, min(100, budget.steps // 10))),
     )
+    config.infogan.width = budget.gan_width
+    return config
 
 
 @dataclass

@@ -87,7 +87,8 @@ def prepare_config(config: RunConfig, image_shape: tuple[int, int, int]) -> RunC
 
         return prepare_infogan_config(config, image_shape)
     if config.model_type in ("vae", "dcign"):
-        if config.objective.beta not in (None, 1.0) or config.objective.beta_norm is not None:
+        beta, beta_norm = config.objective.beta, config.objective.beta_norm
+        if beta not in (None, 1.0) or (beta is None and beta_norm is not None):  # a saved config holds both
             raise BetaVAEError(f"--model {config.model_type} means β = 1; drop --beta/--beta-norm "
                                "or use --model beta-vae")
         config.objective.beta, config.objective.kind = 1.0, "beta"

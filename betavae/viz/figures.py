@@ -23,7 +23,9 @@ def draw_run_figures(run_dir: str | Path, num_seed_images: int = 3, seed: int = 
     chosen = rng.choice(data.num_images, size=min(16, data.num_images), replace=False)
     images = torch.from_numpy(data.images(np.sort(chosen))).float().div(255.0).to(device)
     out = run.figures_dir
-    paths = [draw_reconstructions(model, images[:8], out / "reconstructions.png"),
-             draw_samples(model, out / "samples.png", seed=seed)]
+    samples = draw_samples(model, out / "samples.png", seed=seed)
+    if not hasattr(model, "decode"):  # a GAN (InfoGAN): samples only, it has no encoder-decoder pair
+        return [samples]
+    paths = [draw_reconstructions(model, images[:8], out / "reconstructions.png"), samples]
     paths += draw_traversals(model, images[:num_seed_images], out)
     return paths

@@ -1,0 +1,108 @@
+"""The nine representations of the Fig. 6 table (and Table 2), trained or fitted, each scored by the same code.
+
+Every row has model seeds (trained runs, PCA/ICA fit samples, random initialisations; the ground truth and
+raw pixels are deterministic, so one) and every model is scored with the budget's classifier seeds.
+Evaluations are stored beside what they score (a run's ``eval.json``, or ``evals/ROW-seedK.json``) and are
+never recomputed for the same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from betavae.data.ground_truth import GroundTruthData
+from betavae.evaluate import EvalSettings, evaluate_cached
+from betavae.experiments.common import Budget, ExperimentContext, beta_vae_config
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.metrics.protocol import seed_protocol
+from betavae.runs import DIVERGED
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    key: str  # file-name friendly
+    paper_mean: float | None  # Fig. 6 (as widely cited), percent
+    paper_std: float | None
+    fitted: str | None = None  # a baselines.registry name, fitted in place
+    model_type: str | None = None  # or a model trained through train.py
+    beta: float | None = None
+    deterministic: bool = False  # one model only (no seed changes it)
+
+
+# Fig. 6 (left), the paper's values beside each row; never used as bounds in tests.
+FIG6_ROWS = (
+    Row("Ground truth", "ground-truth", 100.0, None, fitted="ground-truth", deterministic=True),
+    Row("Raw pixels", "raw-pixels", 45.75, 0.8, fitted="raw-pixels", deterministic=True),
+    Row("PCA", "pca", 84.9, 0.4, fitted="pca"),
+    Row("ICA", "ica", 42.03, 10.6, fitted="ica"),
+    Row("DC-IGN", "dcign", 99.3, 0.1, model_type="dcign"),
+    Row("InfoGAN", "infogan", 73.5, 0.9, model_type="infogan"),
+    Row("VAE untrained", "untrained-vae", 44.14, 2.5, fitted="untrained-vae"),
+    Row("VAE", "vae", 61.58, 0.5, model_type="vae"),
+    Row("β-VAE (β = 4)", "beta-vae-b4", 99.23, 0.1, model_type="beta-vae", beta=4.0),
+)
+
+
+@dataclass
+class RowResult:
+    row: Row
+    evaluations: list[dict | None] = field(default_factory=list)  # one per model seed; None = diverged
+    diverged: int = 0
+
+    def metric_scores(self) -> list[list[float] | None]:
+        return [None if e is None else e["metric"]["scores"] for e in self.evaluations]
+
+    def protocol(self) -> dict:
+        return seed_protocol(self.metric_scores())
+
+
+def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
+    """The budget's metric sizes; Table 2 capped so train and test images stay distinct on small datasets."""
+    table2_train = min(budget.table2_train, data.num_images * 2 // 3)
+    table2_test = min(budget.table2_test, data.num_images - table2_train)
+    return EvalSettings(L=budget.pairs, num_train=budget.metric_train, num_test=budget.metric_test,
+                        classifier_seeds=tuple(range(budget.classifier_seeds)), table2_train=table2_train,
+                        table2_test=table2_test)
+
+
+def score_rows(ctx: ExperimentContext, data: GroundTruthData, rows: tuple[Row, ...] = FIG6_ROWS) -> list[RowResult]:
+    """Train what must be trained (one sweep), then evaluate every model of every row."""
+    budget = ctx.budget
+    specs = [RunSpec(f"{row.key}-seed{seed}", beta_vae_config(budget, ctx.dataset, seed=seed, beta=row.beta,
+                                                            model_type=row.model_type, device=ctx.device,
+                                                            data_path=ctx.data_path))
+             for row in rows if row.model_type for seed in range(budget.model_seeds)]
+    outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress)}
+    settings = eval_settings(budget, data)
+    results = []
+    for row in rows:
+        result = RowResult(row)
+        for seed in range(1 if row.deterministic else budget.model_seeds):
+            if row.model_type:
+                outcome = outcomes[f"{row.key}-seed{seed}"]
+                if outcome.state == DIVERGED:
+                    result.evaluations.append(None)
+                    result.diverged += 1
+                    continue
+                path, make = outcome.run_dir / "eval.json", _run_representation(outcome.run_dir, ctx.device)
+            else:
+                path, make = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json", _fitted(row.fitted, data, seed)
+            result.evaluations.append(evaluate_cached(make, data, settings, path, progress=ctx.progress))
+        results.append(result)
+    return results
+
+
+def _fitted(name: str, data: GroundTruthData, seed: int) -> Callable:
+    from betavae.baselines.registry import make_representation
+
+    return lambda: make_representation(name, data, seed)
+
+
+def _run_representation(run_dir: Path, device: str) -> Callable:
+    from betavae.baselines.registry import load_run_representation
+    from betavae.train import resolve_device
+
+    return lambda: load_run_representation(run_dir, resolve_device(device))
