@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
+    reproduce.add_argument("--rows", help="fig6-table/table2: only these rows, e.g. pca,vae,beta-vae-b4 "
+                                          "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
+                                          "beta-vae-b4)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
@@ -236,7 +239,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from betavae.experiments.reproduce import reproduce
 
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
-                       data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet)
+                       data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
+                       rows=args.rows)
     print(f"report: {report}")
     return 0
 

@@ -34,8 +34,8 @@ BUDGETS = {
                     pairs=16, table2_train=400, table2_test=200, workers=1, checkpoint_every=20,
                     gan_width=16),
     # the honest best of a 2-core CPU in a few hours
-    "cpu": Budget("cpu", steps=6000, model_seeds=3, classifier_seeds=3, metric_train=5000, metric_test=2500,
-                  pairs=64, table2_train=10_000, table2_test=5000, workers=1, checkpoint_every=1000),
+    "cpu": Budget("cpu", steps=3000, model_seeds=3, classifier_seeds=3, metric_train=2000, metric_test=1000,
+                  pairs=64, table2_train=5000, table2_test=2500, workers=1, checkpoint_every=500, gan_width=32),
     # the paper's scale (10 model seeds × 3 classifier seeds); a GPU is advised
     "paper": Budget("paper", steps=300_000, model_seeds=10, classifier_seeds=3, metric_train=10_000,
                     metric_test=5000, pairs=64, table2_train=10_000, table2_test=5000, workers=1,
@@ -82,6 +82,8 @@ class ExperimentContext:
     data_path: str | None = None
     device: str = "auto"
     progress: bool = True
+    rows: tuple[str, ...] | None = None  # fig6-table / table2: only these rows (keys); None = all
+
 
     @property
     def runs_dir(self) -> Path:
@@ -89,7 +91,7 @@ class ExperimentContext:
 
     def settings(self) -> dict:
         return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
-                "device": self.device}
+                "device": self.device, "rows": self.rows}
 
 
 def load_data(ctx: ExperimentContext):

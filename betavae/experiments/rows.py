@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, evaluate_cached
 from betavae.experiments.common import Budget, ExperimentContext, beta_vae_config
 from betavae.experiments.runner import RunSpec, run_sweep
@@ -68,9 +69,20 @@ def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
                         table2_test=table2_test)
 
 
-def score_rows(ctx: ExperimentContext, data: GroundTruthData, rows: tuple[Row, ...] = FIG6_ROWS) -> list[RowResult]:
-    """Train what must be trained (one sweep), then evaluate every model of every row."""
+def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
+    if keys is None:
+        return FIG6_ROWS
+    known = [row.key for row in FIG6_ROWS]
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise BetaVAEError(f"unknown row(s) {unknown}; choose from: {', '.join(known)}")
+    return tuple(row for row in FIG6_ROWS if row.key in keys)
+
+
+def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]:
+    """Train what must be trained (one sweep), then evaluate every model of every selected row."""
     budget = ctx.budget
+    rows = select_rows(ctx.rows)
     specs = [RunSpec(f"{row.key}-seed{seed}", beta_vae_config(budget, ctx.dataset, seed=seed, beta=row.beta,
                                                             model_type=row.model_type, device=ctx.device,
                                                             data_path=ctx.data_path))
