@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from betavae.cli import main
@@ -107,3 +108,37 @@ def test_traverse_writes_figures(tmp_path, capsys):
                                                             "traversal_0.png", "traversal_1.png"}
     code, _, err = _run(capsys, "traverse", str(tmp_path / "nothing"))
     assert code == 2 and "not a run directory" in err
+
+
+@pytest.mark.parametrize("kind,channels", [("celeba", 3), ("chairs", 1), ("folder", 3)])
+def test_image_folder_end_to_end(tmp_path, capsys, kind, channels):
+    """`betavae data KIND` + `train` (Table 1 conv net, the paper's β and decoder) + `traverse` on own images."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    source = tmp_path / "images" / ("img_align_celeba" if kind == "celeba" else "set")
+    source.mkdir(parents=True)
+    for number in range(10):
+        pixels = rng.integers(0, 255, size=(90, 70, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(source / f"{number:06d}.png")
+    (source / "broken.png").write_bytes(b"not a png")
+    cache = tmp_path / "cache"
+    code, out, err = _run(capsys, "data", kind, "--from", str(tmp_path / "images"), "--out", str(cache), "--quiet")
+    assert code == 0 and "ready" in out and "broken.png" in err  # the corrupt file is reported, not fatal
+    run = tmp_path / "run"
+    code, out, _ = _run(capsys, "train", "--dataset", kind, "--data", str(cache), "--steps", "3", "--batch-size",
+                        "4", "--out", str(run), "--quiet", "--device", "cpu")
+    assert code == 0, out
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["arch"] == "conv" and config["model"]["image_shape"] == [channels, 64, 64]
+    expected = {"celeba": (250.0, "gaussian"), "chairs": (5.0, "bernoulli"), "folder": (4.0, "gaussian")}[kind]
+    assert (config["objective"]["beta"], config["model"]["likelihood"]) == expected
+    assert _run(capsys, "traverse", str(run))[0] == 0 and (run / "figures" / "traversal_0.png").exists()
+
+
+def test_image_folder_errors(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for argv, message in [(["--from", str(tmp_path / "missing")], "missing"),
+                          (["--from", str(tmp_path / "empty")], "is empty"), ([], "needs --from")]:
+        code, _, err = _run(capsys, "data", "folder", "--out", str(tmp_path / "out"), "--quiet", *argv)
+        assert code == 2 and message in err, err

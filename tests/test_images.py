@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from betavae.config import PAPER_DEFAULTS
 from betavae.data import images as images_module
-from betavae.data.images import DEFAULT_LIKELIHOOD, KINDS, PAPER_BETA, FolderImages, prepare_images
+from betavae.data.images import KINDS, FolderImages, prepare_images
 from betavae.errors import BetaVAEError
 
 ATTRIBUTE_NAMES = (
@@ -236,5 +237,7 @@ def test_celeba_csv_attributes(celeba, tmp_path):
 
 
 def test_paper_constants_cover_the_kinds():
-    assert set(DEFAULT_LIKELIHOOD) == set(KINDS) and set(PAPER_BETA) < set(KINDS)
-    assert DEFAULT_LIKELIHOOD["celeba"] == "gaussian" and PAPER_BETA == {"celeba": 250, "chairs": 5, "faces": 20}
+    assert set(KINDS) <= set(PAPER_DEFAULTS)
+    assert PAPER_DEFAULTS["celeba"].likelihood == "gaussian" and PAPER_DEFAULTS["celeba"].arch == "conv"
+    assert {kind: PAPER_DEFAULTS[kind].beta for kind in ("celeba", "chairs", "faces")} == {
+        "celeba": 250, "chairs": 5, "faces": 20}

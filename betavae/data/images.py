@@ -54,16 +54,6 @@ from betavae.data.ground_truth import ImageDataset, check_indices
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir
 
-# β per dataset as listed in the paper's Appendix A.1, Table 1 (Higgins et al., ICLR 2017: the "β" entry of
-# each dataset's architecture row), under the house loss scaling (reconstruction summed over pixels, KL summed
-# over latents; see betavae/config.py). CelebA's 250 is also quoted by third-party reproductions; chairs' 5 and
-# faces' 20 were not re-checked against the PDF when this was written.
-PAPER_BETA = {"celeba": 250, "chairs": 5, "faces": 20}
-# Decoder likelihood: Gaussian for CelebA's natural colour images (the paper, and the issue, say so), Bernoulli
-# for the near-binary grey renders (chairs, faces; Table 1, not re-checked); users' own photos are treated like
-# CelebA.
-DEFAULT_LIKELIHOOD = {"celeba": "gaussian", "chairs": "bernoulli", "faces": "bernoulli", "folder": "gaussian"}
-
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 ARCHIVE_EXTENSIONS = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
 CACHE_FORMAT = 1
