@@ -11,7 +11,8 @@ sheet of every trained β (``traversals/beta_norm-V-MM/``) lets a person pick by
 Grids per budget (model seeds: smoke 1, otherwise the budget's; training steps: the budget's):
 
 * smoke: M ∈ {2, 10} × β_norm ∈ {0.001, 0.01, 0.1}: 6 runs;
-* cpu: M ∈ {4, 16} × β_norm ∈ {0.001, 0.01, 0.1} × 3 seeds: 18 runs of 6000 steps, ≈ 4–5 hours on 2 cores;
+* cpu: M ∈ {4, 16} × β_norm ∈ {0.001, 0.01, 0.1} × 3 seeds: 18 runs of 6000 steps, ≈ 5 hours on 2 cores
+  (≈ 0.15 s a step, plus the evaluations);
 * paper: M ∈ {2, 4, …, 128} × β_norm ∈ 10^{−3, −2.5, …, 1} (Fig. 6 right spans ≈ 0.001–10) × 10 seeds: 630 runs.
 """
 
@@ -75,9 +76,10 @@ def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: E
             for outcome in outcomes]
 
 
-def metric_protocol(evaluations: list[dict | None]) -> dict:
-    """§4: the seed protocol over model seeds × classifier seeds (diverged models count as discarded first)."""
-    return seed_protocol([None if e is None else e["metric"]["scores"] for e in evaluations])
+def metric_protocol(evaluations: list[dict | None], settings: EvalSettings) -> dict:
+    """§4: the seed protocol over model seeds × classifier seeds (a diverged model: every classifier seed None)."""
+    width = len(settings.classifier_seeds)
+    return seed_protocol([[None] * width if e is None else e["metric"]["scores"] for e in evaluations])
 
 
 def percent(protocol: dict) -> str:
@@ -130,8 +132,8 @@ def _score_point(latents: int, beta_norm: float, outcomes: list[RunOutcome], dat
     finished = [outcome for outcome in outcomes if outcome.state == FINISHED]
     point = {"latents": latents, "beta_norm": beta_norm, "beta": beta_norm * _pixels(data) / latents,
              "runs": [outcome.name for outcome in outcomes], "diverged": len(outcomes) - len(finished),
-             "metric": metric_protocol(evaluate_runs(outcomes, data, full, ctx)),
-             "weak": metric_protocol(evaluate_runs(outcomes, data, weak, ctx)),
+             "metric": metric_protocol(evaluate_runs(outcomes, data, full, ctx), full),
+             "weak": metric_protocol(evaluate_runs(outcomes, data, weak, ctx), weak),
              "reconstruction": None, "reconstruction_std": None, "kl": None, "traversals": []}
     if not finished:
         return point
