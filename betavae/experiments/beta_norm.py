@@ -39,7 +39,7 @@ from betavae.experiments.common import (  # noqa: E402
     held_out_elbo,
     load_data,
 )
-from betavae.experiments.rows import _run_representation, eval_settings  # noqa: E402
+from betavae.experiments.rows import eval_settings, run_representation  # noqa: E402
 from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.metrics.protocol import seed_protocol  # noqa: E402
@@ -71,7 +71,7 @@ def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: E
                   ctx: ExperimentContext) -> list[dict | None]:
     """Each run scored on the full ground-truth data, cached in its eval.json; None for a diverged run."""
     return [None if outcome.state != FINISHED else
-            evaluate_cached(_run_representation(outcome.run_dir, ctx.device), data, settings,
+            evaluate_cached(run_representation(outcome.run_dir, ctx.device), data, settings,
                             RunDir(outcome.run_dir).eval_path, progress=ctx.progress)
             for outcome in outcomes]
 

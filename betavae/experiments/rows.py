@@ -99,7 +99,7 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
                     result.evaluations.append(None)
                     result.diverged += 1
                     continue
-                path, make = outcome.run_dir / "eval.json", _run_representation(outcome.run_dir, ctx.device)
+                path, make = outcome.run_dir / "eval.json", run_representation(outcome.run_dir, ctx.device)
             else:
                 path, make = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json", _fitted(row.fitted, data, seed)
             result.evaluations.append(evaluate_cached(make, data, settings, path, progress=ctx.progress))
@@ -113,7 +113,7 @@ def _fitted(name: str, data: GroundTruthData, seed: int) -> Callable:
     return lambda: make_representation(name, data, seed)
 
 
-def _run_representation(run_dir: Path, device: str) -> Callable:
+def run_representation(run_dir: Path, device: str) -> Callable:
     from betavae.baselines.registry import load_run_representation
     from betavae.train import resolve_device
 
