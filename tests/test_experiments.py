@@ -54,6 +54,7 @@ def test_unknown_experiment_and_budget(tmp_path):
         reproduce("samples", budget="huge", out_dir=tmp_path)
 
 
+@pytest.mark.slow  # ~50 s: all nine rows incl. InfoGAN and DC-IGN; CI runs it with -m slow
 def test_fig6_table_and_table2_on_synthetic_data(tmp_path):
     text = _run("fig6-table", tmp_path)
     rows = json.loads((tmp_path / "fig6-table" / "results.json").read_text())["rows"]

@@ -64,6 +64,7 @@ def _reproduce(name, tmp_path):
     return report.read_text(), json.loads((tmp_path / name / "results.json").read_text())
 
 
+@pytest.mark.slow  # ~40 s of training and scoring 6 models: CI runs it with -m slow
 def test_beta_norm_end_to_end(tmp_path):
     text, results = _reproduce("beta-norm", tmp_path)
     out = tmp_path / "beta-norm"
@@ -89,6 +90,7 @@ def test_beta_norm_end_to_end(tmp_path):
     assert "weak-label metric" in text
 
 
+@pytest.mark.slow  # ~50 s: 5 training runs scored on the full set; CI runs it with -m slow
 def test_continuity_end_to_end(tmp_path):
     text, results = _reproduce("continuity", tmp_path)
     assert (tmp_path / "continuity" / "continuity.png").exists()
