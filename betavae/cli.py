@@ -214,7 +214,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from betavae.baselines.registry import make_representation
         from betavae.data.registry import load_dataset
 
-        data = load_dataset(args.dataset, args.data)
+        data = load_dataset(args.dataset, args.data, progress=not args.quiet)
         representation = make_representation(args.representation, data, args.seed)
         result = evaluate_representation(representation, data, settings, progress=not args.quiet)
         result["representation_info"] = getattr(representation, "info", {})

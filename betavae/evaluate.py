@@ -217,7 +217,7 @@ def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, devi
 
     run = RunDir(run_dir)
     config = run.config()
-    data = load_dataset(config.data.dataset, config.data.path)  # the whole grid, also for runs on a subset
+    data = load_dataset(config.data.dataset, config.data.path, progress)  # the whole grid, also for runs on a subset
     settings = settings or EvalSettings()
     return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
                            run.eval_path, progress=progress)

@@ -50,7 +50,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         return TrainResult(run.path, FINISHED, config.train.steps, None)
 
     device = resolve_device(config.train.device)
-    data = data or load_training_data(config.data.dataset, config.data.path, config.data.subset)
+    data = data or load_training_data(config.data.dataset, config.data.path, config.data.subset, progress)
     if tuple(data.image_shape) != tuple(config.model.image_shape):
         raise BetaVAEError(f"{data.name} has images of shape {data.image_shape} but the model expects "
                            f"{config.model.image_shape}; leave model.image_shape unset to take the data's")

@@ -337,6 +337,14 @@ def test_protocol_diverged_runs_count_as_worst_and_are_reported():
     assert mostly_diverged["mean_all_finite"] == pytest.approx(0.9)
 
 
+def test_protocol_every_model_diverged_keeps_the_models_by_classifier_seeds_shape():
+    result = seed_protocol([None, None], num_classifier_seeds=3)
+    assert result["shape"] == [2, 3] and result["num_total"] == 6 and result["num_diverged"] == 6
+    assert result["mean"] is None and result["mean_all_finite"] is None and "diverged" in result["note"]
+    with pytest.raises(BetaVAEError, match="num_classifier_seeds"):
+        seed_protocol([None], num_classifier_seeds=0)
+
+
 def test_protocol_paper_shape_ten_models_by_three_classifier_seeds():
     scores = np.arange(30, dtype=float).reshape(10, 3) / 100
     result = seed_protocol(scores.tolist())

@@ -11,12 +11,12 @@ FOLDER_DATASETS = ("celeba", "chairs", "faces", "folder")
 DATASETS = ("dsprites", "synthetic-squares", *FOLDER_DATASETS)
 
 
-def load_dataset(name: str, path: str | None = None) -> ImageDataset:
+def load_dataset(name: str, path: str | None = None, progress: bool = True) -> ImageDataset:
     """The dataset called ``name``; ``path`` is dSprites' official .npz or a prepared image folder cache."""
     if name == "dsprites":
         from betavae.data import dsprites
 
-        return dsprites.load(source=path)
+        return dsprites.load(source=path, progress=progress)
     if name == "synthetic-squares":
         from betavae.data.synthetic import SyntheticSquares
 
@@ -75,8 +75,9 @@ def _parse_options(spec: str, arguments: str) -> dict[str, int]:
     return options
 
 
-def load_training_data(name: str, path: str | None = None, subset: str | None = None) -> ImageDataset:
-    data = load_dataset(name, path)
+def load_training_data(name: str, path: str | None = None, subset: str | None = None,
+                       progress: bool = True) -> ImageDataset:
+    data = load_dataset(name, path, progress)
     if subset is None:
         return data
     if not isinstance(data, GroundTruthData):

@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from betavae.experiments.common import ExperimentContext, beta_vae_config, held_out_elbo, load_data  # noqa: E402
+from betavae.experiments.common import ExperimentContext, beta_vae_config, elbo_terms, load_data  # noqa: E402
 from betavae.experiments.runner import RunSpec, run_sweep  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.runs import load_model  # noqa: E402
@@ -37,14 +37,14 @@ def run(ctx: ExperimentContext) -> Path:
             points.append({"beta": beta, "state": outcome.state})
             continue
         config, model = load_model(outcome.run_dir)
-        terms = held_out_elbo(model, config, data, num_images=2000 if ctx.budget.name != "smoke" else 200)
+        terms = elbo_terms(model, config, data, num_images=2000 if ctx.budget.name != "smoke" else 200)
         points.append({"beta": beta, "beta_norm": config.objective.beta_norm, "state": "finished", **terms})
     atomic_write_json(ctx.out_dir / "results.json", {"points": points})
     done = [point for point in points if point["state"] == "finished"]
     report = Report("β vs ε: the trade-off curve G(ε) — App. A.7")
     report.paragraph(f"{ctx.dataset}, one seed per β, {ctx.budget.steps} steps each (budget {ctx.budget.name}). "
                      "ε is the KL reached (nats, summed over latents); reconstruction is −log p(x|z) summed over "
-                     "pixels; both averaged over held-out images (one z sample each).")
+                     "pixels; both averaged over random training images (one z sample each).")
     rows = []
     for index, point in enumerate(done):
         slope = None

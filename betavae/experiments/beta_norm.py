@@ -36,7 +36,7 @@ from betavae.experiments.common import (  # noqa: E402
     Budget,
     ExperimentContext,
     beta_vae_config,
-    held_out_elbo,
+    elbo_terms,
     load_data,
 )
 from betavae.experiments.rows import eval_settings, run_representation  # noqa: E402
@@ -78,8 +78,8 @@ def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: E
 
 def metric_protocol(evaluations: list[dict | None], settings: EvalSettings) -> dict:
     """§4: the seed protocol over model seeds × classifier seeds (a diverged model: every classifier seed None)."""
-    width = len(settings.classifier_seeds)
-    return seed_protocol([[None] * width if e is None else e["metric"]["scores"] for e in evaluations])
+    return seed_protocol([None if e is None else e["metric"]["scores"] for e in evaluations],
+                         num_classifier_seeds=len(settings.classifier_seeds))
 
 
 def percent(protocol: dict) -> str:
@@ -127,7 +127,7 @@ def _pixels(data: GroundTruthData) -> int:
 
 def _score_point(latents: int, beta_norm: float, outcomes: list[RunOutcome], data: GroundTruthData,
                  settings: tuple[EvalSettings, EvalSettings], ctx: ExperimentContext) -> dict:
-    """One (M, β_norm): the metric, its weak-label estimate, held-out reconstruction, a traversal sheet."""
+    """One (M, β_norm): the metric, its weak-label estimate, reconstruction, a traversal sheet."""
     full, weak = settings
     finished = [outcome for outcome in outcomes if outcome.state == FINISHED]
     point = {"latents": latents, "beta_norm": beta_norm, "beta": beta_norm * _pixels(data) / latents,
@@ -148,7 +148,7 @@ def _score_point(latents: int, beta_norm: float, outcomes: list[RunOutcome], dat
 
 def _held_out(outcome: RunOutcome, data: GroundTruthData, ctx: ExperimentContext) -> dict:
     config, model = load_model(outcome.run_dir)
-    return held_out_elbo(model, config, data, num_images=200 if ctx.budget.name == "smoke" else 2000)
+    return elbo_terms(model, config, data, num_images=200 if ctx.budget.name == "smoke" else 2000)
 
 
 def _sheets(outcome: RunOutcome, data: GroundTruthData, out_dir: Path, ctx: ExperimentContext) -> list[Path]:
@@ -200,7 +200,7 @@ def _report(ctx: ExperimentContext, data: GroundTruthData, points: list[dict], p
         f"Metric: L = {full.L}, {full.num_train} training / {full.num_test} test points on the full data. "
         f"Weak labels: the same metric on {WEAK_POINTS[0]} / {WEAK_POINTS[1]} points (sample seed "
         f"{WEAK_SAMPLE_SEED}: {full.L * sum(WEAK_POINTS)} labelled image pairs). Reconstruction: −log p(x|z) "
-        "summed over pixels, one z sample, mean over held-out images and model seeds (lower is better).")
+        "summed over pixels, one z sample, mean over random training images and model seeds (lower is better).")
     report.table(["M", "β_norm", "β", "metric (%)", "weak-label metric (%)", "reconstruction (nats)", "KL (nats)",
                   "models (diverged)"],
                  [[p["latents"], p["beta_norm"], p["beta"], percent(p["metric"]), percent(p["weak"]),

@@ -97,12 +97,12 @@ class ExperimentContext:
 def load_data(ctx: ExperimentContext):
     from betavae.data.registry import load_dataset
 
-    return load_dataset(ctx.dataset, ctx.data_path)
+    return load_dataset(ctx.dataset, ctx.data_path, progress=ctx.progress)
 
 
-def held_out_elbo(model, config: RunConfig, data, num_images: int = 2000, seed: int = 1234,
+def elbo_terms(model, config: RunConfig, data, num_images: int = 2000, seed: int = 1234,
                   device: str = "cpu") -> dict[str, float | list[float]]:
-    """Reconstruction (−log p(x|z), one z sample) and KL on images drawn at random, averaged per image."""
+    """Reconstruction (−log p(x|z), one z sample) and KL on training images drawn at random, averaged per image."""
     import numpy as np
     import torch
 

@@ -50,6 +50,7 @@ FIG6_ROWS = (
 @dataclass
 class RowResult:
     row: Row
+    num_classifier_seeds: int
     evaluations: list[dict | None] = field(default_factory=list)  # one per model seed; None = diverged
     diverged: int = 0
 
@@ -57,7 +58,7 @@ class RowResult:
         return [None if e is None else e["metric"]["scores"] for e in self.evaluations]
 
     def protocol(self) -> dict:
-        return seed_protocol(self.metric_scores())
+        return seed_protocol(self.metric_scores(), num_classifier_seeds=self.num_classifier_seeds)
 
 
 def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
@@ -91,7 +92,7 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
     settings = eval_settings(budget, data)
     results = []
     for row in rows:
-        result = RowResult(row)
+        result = RowResult(row, len(settings.classifier_seeds))
         for seed in range(1 if row.deterministic else budget.model_seeds):
             if row.model_type:
                 outcome = outcomes[f"{row.key}-seed{seed}"]

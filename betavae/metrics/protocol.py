@@ -29,11 +29,16 @@ from betavae.errors import BetaVAEError
 Score = float | None
 
 
-def seed_protocol(scores: Sequence[Score] | Sequence[Sequence[Score] | None], keep_fraction: float = 0.5) -> dict:
-    """§4: discard the worst ``1 - keep_fraction`` of all model × classifier-seed scores; mean ± std of the rest."""
+def seed_protocol(scores: Sequence[Score] | Sequence[Sequence[Score] | None], keep_fraction: float = 0.5,
+                  num_classifier_seeds: int | None = None) -> dict:
+    """§4: discard the worst ``1 - keep_fraction`` of all model × classifier-seed scores; mean ± std of the rest.
+
+    ``scores`` is flat, or one row per model; a diverged model's row may be None, and counts as
+    ``num_classifier_seeds`` diverged scores (needed when every model diverged, so no row shows the width).
+    """
     if not 0 < keep_fraction <= 1:
         raise BetaVAEError(f"keep_fraction must lie in (0, 1], got {keep_fraction}")
-    flat, shape = _flatten(scores)
+    flat, shape = _flatten(scores, num_classifier_seeds)
     if not flat:
         raise BetaVAEError("the seed protocol needs at least one score")
     diverged = [value is None for value in flat]
@@ -59,12 +64,16 @@ def seed_protocol(scores: Sequence[Score] | Sequence[Sequence[Score] | None], ke
     return result
 
 
-def _flatten(scores: Sequence) -> tuple[list[Score], list[int]]:
+def _flatten(scores: Sequence, width: int | None) -> tuple[list[Score], list[int]]:
     """Pooled scores (None for diverged) and the shape [models, classifier seeds] or [n] they came in."""
     rows = list(scores)
-    if not any(hasattr(row, "__len__") and not isinstance(row, str) for row in rows):
+    nested = any(hasattr(row, "__len__") and not isinstance(row, str) for row in rows)
+    if not nested and width is None:
         return [_score(value) for value in rows], [len(rows)]
-    width = max(len(row) for row in rows if row is not None)
+    if width is None:
+        width = max(len(row) for row in rows if row is not None)
+    elif width < 1:
+        raise BetaVAEError(f"num_classifier_seeds must be at least 1, got {width}")
     flat: list[Score] = []
     for row in rows:
         if row is not None and len(row) != width:
