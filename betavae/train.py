@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     ``data`` is the already loaded training set described by ``config.data`` (else it is loaded here).
     """
     config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
+    writer_class = _tensorboard_writer() if config.train.tensorboard else None  # fail before touching the run
     run = RunDir(ensure_writable_dir(out_dir))
     start_step = _check_run_dir(run, config, resume)
     if start_step is None:  # already finished: never recompute
@@ -66,8 +70,8 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         run.log_path.unlink(missing_ok=True)
     store = data.image_store(device)
     if start_step == 0:  # so that even an early divergence leaves a good checkpoint behind
-        _checkpoint(run, task, batches, noise, 0)
-    writer = _tensorboard(run) if config.train.tensorboard else None
+        _checkpoint(run, config, task, batches, noise, 0)
+    writer = writer_class(str(run.path / "tensorboard")) if writer_class else None
 
     steps, batch_size = config.train.steps, config.train.batch_size
     last_step = steps if stop_after is None else min(steps, start_step + stop_after)
@@ -76,8 +80,8 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     logged_steps, interval_start, rate = 0, time.perf_counter(), None
     bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
     step = start_step
-    try:
-        while step < last_step:
+    with _interrupt_between_steps(run) as interrupt:
+        while step < last_step and not interrupt.is_set():
             indices = task.batch_indices(data, batch_size, batches).to(device)
             try:
                 metrics = task.step(store.batch(indices), step, noise)
@@ -96,23 +100,20 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
                 record.update(step=step, images_per_second=round(rate, 1), time=time.time())
                 append_jsonl(run.log_path, record)
                 if writer is not None:
-                    for name, value in record.items():
-                        if isinstance(value, float):
-                            writer.add_scalar(name, value, step)
+                    _write_scalars(writer, record, step)
                 bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record.get('reconstruction', 0):.2f}",
                                 kl=f"{record.get('kl', 0):.2f}", img_s=f"{rate:.0f}")
                 sums, logged_steps, interval_start = {}, 0, time.perf_counter()
             if step % config.train.checkpoint_every == 0 or step == last_step:
-                _checkpoint(run, task, batches, noise, step)
+                _checkpoint(run, config, task, batches, noise, step)
             bar.update(1)
-    except KeyboardInterrupt:
-        _checkpoint(run, task, batches, noise, step)
-        run.set_status(INTERRUPTED, step=step, steps=steps)
-        bar.close()
-        raise BetaVAEError(f"interrupted at step {step}; checkpoint saved — continue with --resume") from None
     bar.close()
     if writer is not None:
         writer.close()
+    if step < last_step:  # a Ctrl-C ended the loop early
+        _checkpoint(run, config, task, batches, noise, step)
+        run.set_status(INTERRUPTED, step=step, steps=steps)
+        raise BetaVAEError(f"interrupted at step {step}; checkpoint saved — continue with --resume")
     state = FINISHED if step >= steps else INTERRUPTED
     run.set_status(state, step=step, steps=steps)
     return TrainResult(run.path, state, step, rate)
@@ -154,10 +155,44 @@ def _ckpt_step(run: RunDir) -> int:
     return int(run.load_checkpoint("cpu")["step"]) if run.checkpoint_path.exists() else 0
 
 
-def _checkpoint(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, step: int) -> None:
-    """Model, optimisers, every RNG state and the step: enough to continue bit for bit."""
+@contextlib.contextmanager
+def _interrupt_between_steps(run: RunDir):
+    """A first Ctrl-C ends the loop after the current step (so the checkpoint sits on a step boundary and
+    resuming stays bit for bit); a second one stops at once, keeping the last periodic checkpoint."""
+    requested = threading.Event()
+
+    def on_sigint(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main_thread else None
+    try:
+        yield requested
+    except KeyboardInterrupt:
+        step = _ckpt_step(run)
+        run.set_status(INTERRUPTED, step=step)
+        raise BetaVAEError(f"stopped at once; the checkpoint of step {step} is kept — continue with --resume") from None
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
+                step: int) -> None:
+    """Model, optimisers, every RNG state, the step and the config: enough to continue bit for bit.
+
+    Weights that stopped being finite (an update from a finite loss can still overflow them) are never
+    saved over the last good checkpoint: the run is marked diverged instead."""
+    if not all(torch.isfinite(parameter).all() for parameter in task.model.parameters()):
+        run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=_ckpt_step(run))
+        raise DivergedError(f"the weights became non-finite by step {step}; run marked diverged in "
+                            f"{run.status_path}, last good checkpoint kept (lower the lr or β)")
     run.save_checkpoint({
         "step": step,
+        "device": noise.device.type,
+        "config": config.to_dict(),
         "model": task.model.state_dict(),
         "optimizers": {name: opt.state_dict() for name, opt in task.optimizers.items()},
         "rng": {"batches": batches.get_state(), "noise": noise.get_state(), "torch": torch.get_rng_state(),
@@ -167,6 +202,10 @@ def _checkpoint(run: RunDir, task, batches: torch.Generator, noise: torch.Genera
 
 def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device) -> None:
     state = run.load_checkpoint(device)
+    saved_device = state.get("device", device.type)
+    if saved_device != device.type:
+        raise BetaVAEError(f"{run.path} was trained on {saved_device}; resume it with --device {saved_device} "
+                           "(its random-number state only continues bit for bit on the same kind of device)")
     task.model.load_state_dict(state["model"])
     for name, optimizer in task.optimizers.items():
         optimizer.load_state_dict(state["optimizers"][name])
@@ -192,9 +231,21 @@ def _truncate_log(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def _tensorboard(run: RunDir):
+def _tensorboard_writer():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise BetaVAEError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(str(run.path / "tensorboard"))
+    return SummaryWriter
+
+
+def _write_scalars(writer, record: dict, step: int) -> None:
+    """The log record as TensorBoard scalars; per-latent lists become one curve per latent."""
+    for name, value in record.items():
+        if name in ("step", "time"):
+            continue
+        if isinstance(value, list):
+            for latent, item in enumerate(value):
+                writer.add_scalar(f"{name}/{latent}", item, step)
+        elif isinstance(value, (int, float)):
+            writer.add_scalar(name, value, step)

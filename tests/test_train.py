@@ -1,8 +1,11 @@
 import json
+import signal
+import sys
 
 import pytest
 import torch
 
+import betavae.train
 from betavae.errors import BetaVAEError, DivergedError
 from betavae.runs import RunDir, load_model
 from betavae.train import train
@@ -22,16 +25,108 @@ def test_loss_decreases_on_a_small_set(tmp_path, tiny_config):
     assert record["kl"] == pytest.approx(sum(record["kl_per_latent"]), rel=1e-4)
 
 
-def test_resume_gives_identical_parameters(tmp_path, tiny_config):
-    train(tiny_config(steps=20), tmp_path / "straight", progress=False)
-    stopped = train(tiny_config(steps=20), tmp_path / "resumed", progress=False, stop_after=10)
-    assert stopped.state == "interrupted" and RunDir(tmp_path / "resumed").state == "interrupted"
-    train(tiny_config(steps=20), tmp_path / "resumed", resume=True, progress=False)
-    _, straight = load_model(tmp_path / "straight")
-    _, resumed = load_model(tmp_path / "resumed")
-    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+def _assert_same_parameters(run_a, run_b):
+    _, model_a = load_model(run_a)
+    _, model_b = load_model(run_b)
+    for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad"])  # the conv nets' and the 2D-shapes MLP's (fused)
+def test_resume_gives_identical_parameters(tmp_path, tiny_config, optimizer):
+    def config():
+        run_config = tiny_config(steps=20)
+        run_config.optim.name = optimizer
+        return run_config
+
+    train(config(), tmp_path / "straight", progress=False)
+    stopped = train(config(), tmp_path / "resumed", progress=False, stop_after=10)
+    assert stopped.state == "interrupted" and RunDir(tmp_path / "resumed").state == "interrupted"
+    train(config(), tmp_path / "resumed", resume=True, progress=False)
+    _assert_same_parameters(tmp_path / "straight", tmp_path / "resumed")
     assert [r["step"] for r in _log(tmp_path / "resumed")] == [r["step"] for r in _log(tmp_path / "straight")]
+
+
+def _patch_task_step(monkeypatch, at_step, action):
+    """Make the training task run ``action(task)`` right after its update of step ``at_step``."""
+    build_task = betavae.train.build_task
+
+    def patched_build_task(config, device):
+        task = build_task(config, device)
+        step = task.step
+
+        def step_then_act(batch, index, noise):
+            metrics = step(batch, index, noise)
+            if index == at_step:
+                action(task)
+            return metrics
+
+        task.step = step_then_act
+        return task
+
+    monkeypatch.setattr(betavae.train, "build_task", patched_build_task)
+
+
+def test_ctrl_c_mid_step_checkpoints_on_a_step_boundary_and_resumes_bit_for_bit(tmp_path, tiny_config, monkeypatch):
+    train(tiny_config(steps=20), tmp_path / "straight", progress=False)
+    _patch_task_step(monkeypatch, 6, lambda task: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(BetaVAEError, match="interrupted at step 7"):
+        train(tiny_config(steps=20), tmp_path / "resumed", progress=False)
+    run = RunDir(tmp_path / "resumed")
+    assert run.state == "interrupted" and run.load_checkpoint()["step"] == 7
+    monkeypatch.undo()
+    train(tiny_config(steps=20), tmp_path / "resumed", resume=True, progress=False)
+    _assert_same_parameters(tmp_path / "straight", tmp_path / "resumed")
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path, tiny_config, monkeypatch):
+    def poison(task):
+        with torch.no_grad():
+            next(task.model.parameters()).fill_(float("inf"))
+
+    _patch_task_step(monkeypatch, 4, poison)  # the loss of step 4 was finite; the weights after it are not
+    with pytest.raises(DivergedError, match="non-finite by step 5"):
+        train(tiny_config(steps=20, checkpoint_every=5), tmp_path / "run", progress=False)
+    run = RunDir(tmp_path / "run")
+    assert run.state == "diverged" and run.status()["last_good_checkpoint_step"] == 0
+    assert all(torch.isfinite(p).all() for p in run.load_checkpoint()["model"].values())
+
+
+def test_checkpoint_records_config_and_refuses_resume_on_another_device(tmp_path, tiny_config):
+    train(tiny_config(steps=20), tmp_path / "run", progress=False, stop_after=5)
+    run = RunDir(tmp_path / "run")
+    checkpoint = run.load_checkpoint()
+    assert checkpoint["config"] == run.config().to_dict() and checkpoint["device"] == "cpu"
+    run.save_checkpoint({**checkpoint, "device": "cuda"})
+    with pytest.raises(BetaVAEError, match="trained on cuda; resume it with --device cuda"):
+        train(tiny_config(steps=20), tmp_path / "run", resume=True, progress=False)
+
+
+def test_tensorboard_missing_is_reported_before_the_run_directory_is_touched(tmp_path, tiny_config, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
+    with pytest.raises(BetaVAEError, match="pip install tensorboard"):
+        train(tiny_config(steps=5, tensorboard=True), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_tensorboard_gets_every_logged_scalar_and_one_curve_per_latent(tmp_path, tiny_config, monkeypatch):
+    scalars = {}
+
+    class FakeWriter:
+        def __init__(self, log_dir):
+            self.log_dir = log_dir
+
+        def add_scalar(self, name, value, step):
+            scalars.setdefault(name, []).append((step, value))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(betavae.train, "_tensorboard_writer", lambda: FakeWriter)
+    train(tiny_config(steps=10, tensorboard=True), tmp_path / "run", progress=False)
+    assert {"loss", "reconstruction", "kl", "images_per_second", "kl_per_latent/0", "kl_per_latent/9"} <= set(scalars)
+    assert "time" not in scalars and "step" not in scalars
+    assert [step for step, _ in scalars["loss"]] == [5, 10]
 
 
 def test_same_seed_same_numbers_and_other_seed_differs(tmp_path, tiny_config):
