@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
     train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
     train.add_argument("--arch", help="mlp | conv | burgess (default: the paper's for the dataset)")
-    train.add_argument("--latents", type=int, help="number of latent units M (default 10)")
+    train.add_argument("--latents", type=int,
+                       help="number of latent units M (default: the paper's, 10 for 2D shapes, 32 for the rest)")
     train.add_argument("--likelihood", help="bernoulli | gaussian decoder (default: the paper's for the dataset)")
     train.add_argument("--gaussian-std", type=float, help="σ of the Gaussian decoder (default 1)")
     train.add_argument("--objective", help="beta (Eq. 4, default) | capacity (Burgess et al. 2018)")

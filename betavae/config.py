@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -35,20 +37,21 @@ class DatasetDefaults:
     arch: str
     likelihood: str
     beta: float
+    latents: int
 
 
-# Table 1 / App. A.1: architecture, decoder and (unnormalised) β the paper used for each dataset, under the
+# Table 1 / App. A.1: architecture, decoder, (unnormalised) β and latent units the paper used per dataset, under the
 # loss scaling above. CelebA's β = 250 is also quoted by third-party reproductions; chairs' 5 and faces' 20
 # were not re-checked against the PDF (no offline copy). Gaussian decoder for CelebA's natural colour images,
 # Bernoulli for the near-binary grey renders of chairs and faces. "folder" (a user's own images) is treated
 # like CelebA except for β; the synthetic test set like 2D shapes.
 PAPER_DEFAULTS = {
-    "dsprites": DatasetDefaults("mlp", "bernoulli", 4.0),
-    "synthetic-squares": DatasetDefaults("mlp", "bernoulli", 4.0),
-    "celeba": DatasetDefaults("conv", "gaussian", 250.0),
-    "chairs": DatasetDefaults("conv", "bernoulli", 5.0),
-    "faces": DatasetDefaults("conv", "bernoulli", 20.0),
-    "folder": DatasetDefaults("conv", "gaussian", 4.0),
+    "dsprites": DatasetDefaults("mlp", "bernoulli", 4.0, 10),
+    "synthetic-squares": DatasetDefaults("mlp", "bernoulli", 4.0, 10),
+    "celeba": DatasetDefaults("conv", "gaussian", 250.0, 32),
+    "chairs": DatasetDefaults("conv", "bernoulli", 5.0, 32),
+    "faces": DatasetDefaults("conv", "bernoulli", 20.0, 32),
+    "folder": DatasetDefaults("conv", "gaussian", 4.0, 32),
 }
 
 
@@ -66,7 +69,7 @@ class ModelConfig:
     """Architecture (Table 1) and decoder likelihood."""
 
     arch: str | None = None  # None: the paper's choice for the dataset (PAPER_DEFAULTS)
-    latents: int = 10
+    latents: int | None = None  # None: the paper's choice for the dataset (10 for 2D shapes, 32 for the rest)
     likelihood: str | None = None  # None: the paper's choice for the dataset
     image_shape: tuple[int, int, int] | None = None  # None: taken from the dataset
     gaussian_std: float = 1.0  # fixed σ of the Gaussian decoder p(x|z) = N(x; f(z), σ²I)
@@ -77,9 +80,9 @@ class ModelConfig:
         return channels * height * width
 
     def validate(self) -> None:
-        if not isinstance(self.latents, int) or self.latents < 1:
+        if self.latents is not None and (not isinstance(self.latents, int) or self.latents < 1):
             raise BetaVAEError(f"latents must be a positive integer, got {self.latents!r}; e.g. --latents 10")
-        if self.arch is None or self.likelihood is None or self.image_shape is None:
+        if self.arch is None or self.likelihood is None or self.image_shape is None or self.latents is None:
             return  # filled in by RunConfig.resolve
         _check_choice("arch", self.arch, ARCHITECTURES)
         _check_choice("likelihood", self.likelihood, LIKELIHOODS)
@@ -224,6 +227,9 @@ class RunConfig:
     dcign: DCIGNConfig = field(default_factory=DCIGNConfig)  # used only by model_type "dcign"
 
     def validate(self) -> RunConfig:
+        _check_field_types(self, "config")
+        for name in ("data", "model", "objective", "optim", "train", "infogan", "dcign"):
+            _check_field_types(getattr(self, name), name)
         for part in (self.model, self.objective, self.optim, self.train, self.infogan, self.dcign):
             part.validate()
         return self
@@ -234,6 +240,7 @@ class RunConfig:
         defaults = PAPER_DEFAULTS.get(self.data.dataset, PAPER_DEFAULTS["folder"])
         self.model.arch = self.model.arch or defaults.arch
         self.model.likelihood = self.model.likelihood or defaults.likelihood
+        self.model.latents = self.model.latents or defaults.latents
         self.model.image_shape = tuple(self.model.image_shape or image_shape)
         self.validate()
         self.objective.resolve(self.model, defaults.beta)
@@ -260,6 +267,42 @@ class RunConfig:
         return cls.from_dict(values).validate()
 
 
+def _check_field_types(part: Any, where: str) -> None:
+    """Each field holds a value of its declared type (a JSON config can hold anything); numbers are finite."""
+    hints = typing.get_type_hints(type(part))
+    for config_field in dataclasses.fields(part):
+        value, hint = getattr(part, config_field.name), hints[config_field.name]
+        if dataclasses.is_dataclass(value):
+            continue
+        if not _matches(value, hint):
+            expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+            raise BetaVAEError(f"{where}.{config_field.name} must be {expected}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BetaVAEError(f"{where}.{config_field.name} must be a finite number, got {value!r}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, argument) for argument in arguments)
+    if origin is Literal:
+        return value in arguments
+    if origin is tuple:
+        return (isinstance(value, (tuple, list)) and len(value) == len(arguments)
+                and all(_matches(item, argument) for item, argument in zip(value, arguments)))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise BetaVAEError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
@@ -277,7 +320,7 @@ def _from_dict(cls: type, values: Any, where: str) -> Any:
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif name == "image_shape" and value is not None:
+        elif name == "image_shape" and isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value

@@ -26,6 +26,8 @@ def _run(capsys, *argv):
     (["--model", "gan"], "unknown model 'gan'"),
     (["--beta", "2", "--beta-norm", "0.1"], "not both"),
     (["--dataset", "celeba"], "needs --data DIR"),
+    (["--beta", "inf"], "objective.beta must be a finite number"),
+    (["--gaussian-std", "nan"], "model.gaussian_std must be a finite number"),
 ])
 def test_bad_train_options_give_one_line(tmp_path, capsys, argv, message):
     code, _, err = _run(capsys, "train", "--out", str(tmp_path / "run"), "--quiet", *argv)
@@ -43,8 +45,16 @@ def test_unwritable_out_dir(tmp_path, capsys):
 def test_bad_config_files(tmp_path, capsys):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "unknown.json").write_text(json.dumps({"train": {"stepz": 3}}))
+    (tmp_path / "string.json").write_text(json.dumps({"objective": {"beta": "4"}}))
+    (tmp_path / "null.json").write_text(json.dumps({"objective": {"gamma": None}}))
+    (tmp_path / "bool.json").write_text(json.dumps({"train": {"steps": True}}))
+    (tmp_path / "shape.json").write_text(json.dumps({"model": {"image_shape": [1, 64]}}))
     for name, message in [("broken.json", "is not valid JSON"), ("unknown.json", "unknown key(s) ['stepz']"),
-                          ("missing.json", "does not exist")]:
+                          ("missing.json", "does not exist"),
+                          ("string.json", "objective.beta must be float | None, got '4'"),
+                          ("null.json", "objective.gamma must be float, got None"),
+                          ("bool.json", "train.steps must be int, got True"),
+                          ("shape.json", "model.image_shape must be tuple[int, int, int] | None, got (1, 64)")]:
         code, _, err = _run(capsys, "train", "--config", str(tmp_path / name), "--out", str(tmp_path / "r"))
         assert code == 2 and message in err, err
 
@@ -133,6 +143,7 @@ def test_image_folder_end_to_end(tmp_path, capsys, kind, channels):
     assert config["model"]["arch"] == "conv" and config["model"]["image_shape"] == [channels, 64, 64]
     expected = {"celeba": (250.0, "gaussian"), "chairs": (5.0, "bernoulli"), "folder": (4.0, "gaussian")}[kind]
     assert (config["objective"]["beta"], config["model"]["likelihood"]) == expected
+    assert config["model"]["latents"] == 32  # Table 1: 32 latent units for CelebA, chairs and faces
     assert _run(capsys, "traverse", str(run))[0] == 0 and (run / "figures" / "traversal_0.png").exists()
 
 

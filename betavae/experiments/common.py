@@ -57,7 +57,7 @@ def get_budget(name: str, workers: int | None = None) -> Budget:
 
 
 def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None = None,
-                    beta_norm: float | None = None, latents: int = 10, model_type: str = "beta-vae",
+                    beta_norm: float | None = None, latents: int | None = None, model_type: str = "beta-vae",
                     device: str = "auto", subset: str | None = None, data_path: str | None = None) -> RunConfig:
     """The paper's 2D-shapes β-VAE run (Table 1 defaults for ``dataset``) at this budget."""
     config = RunConfig(
