@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("experiment", help="fig6-table | table2 | beta-norm | beta-epsilon | continuity | "
                                               "samples | traversals")
     reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper (default smoke)")
-    reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET)")
+    reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET[-DATASET])")
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     except BetaVAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C): finished work is kept; run the same command again to continue", file=sys.stderr)
+        return 130
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -218,7 +221,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, args.data, progress=not args.quiet)
         representation = make_representation(args.representation, data, args.seed)
         result = evaluate_representation(representation, data, settings, progress=not args.quiet)
-        result["representation_info"] = getattr(representation, "info", {})
     print(format_table(result))
     if result.get("representation_info"):
         print(f"representation info: {json.dumps(result['representation_info'], default=str)}")

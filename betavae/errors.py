@@ -11,3 +11,7 @@ class BetaVAEError(Exception):
 
 class DivergedError(BetaVAEError):
     """Training produced a non-finite loss; the run is marked as diverged."""
+
+
+class StoppedByUser(BetaVAEError):
+    """Ctrl-C: the work was stopped cleanly (checkpoint written); running the same command again continues it."""

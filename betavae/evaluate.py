@@ -122,6 +122,7 @@ def evaluate_representation(representation: Representation, data: GroundTruthDat
             representation, data, _points_rng(settings, 2), num_train=settings.table2_train,
             num_test=settings.table2_test, classifier_seeds=settings.classifier_seeds, classifier=classifier,
             cache=cache)
+    result["representation_info"] = dict(getattr(representation, "info", {}))  # how it was fitted or loaded
     result["timing"] = {
         "encode_s": cache.encode_seconds, "images_encoded": cache.images_encoded,
         "classify_s": sum(result[part]["classify_s"] for part in ("metric", "dlib", "table2") if part in result),
@@ -180,12 +181,21 @@ def _per_factor_rows(title: str, accuracies: dict) -> list[str]:
     return [f"{title}: " + ", ".join(cells)]
 
 
-def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
-                    progress: bool = True) -> dict:
-    """The evaluation stored in ``path`` for these settings, or compute, store (atomically) and return it.
+def evaluation_key(settings: EvalSettings, data: GroundTruthData, subject: dict | None = None) -> str:
+    """What decides an evaluation's numbers: the settings, the data scored (not where its file lies) and the
+    subject (e.g. a run's checkpoint step, so training a run further makes its old scores stale)."""
+    data_identity = {name: value for name, value in data.describe().items() if name not in ("path", "cache")}
+    text = json.dumps({"settings": settings_key(settings), "data": data_identity, "subject": subject or {}},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    ``path`` (a run's ``eval.json``) holds one entry per settings key, so an evaluation already done for
-    the same settings is never recomputed and one with other settings does not overwrite it.
+
+def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
+                    progress: bool = True, subject: dict | None = None) -> dict:
+    """The evaluation stored in ``path`` under :func:`evaluation_key`, or compute, store (atomically), return it.
+
+    ``path`` (a run's ``eval.json``) holds one entry per key, so an evaluation already done for the same
+    settings, data and subject is never recomputed, and one for other settings does not overwrite it.
     ``make_representation`` is only called when something must be computed.
     """
     path = Path(path)
@@ -195,13 +205,14 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
             stored = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
-    key = settings_key(settings)
+    key = evaluation_key(settings, data, subject)
     if key in stored.get("evaluations", {}):
         return stored["evaluations"][key]
     result = evaluate_representation(make_representation(), data, settings, progress=progress)
     from betavae.io import provenance
 
     result["provenance"] = provenance()
+    result["subject"] = subject or {}
     stored.setdefault("evaluations", {})[key] = result
     atomic_write_json(path, stored)
     return result
@@ -210,14 +221,24 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
 def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, device: str = "auto",
                  progress: bool = True) -> dict:
     """Score a trained run on the full ground-truth dataset it was trained from; cached in RUN_DIR/eval.json."""
-    from betavae.baselines.registry import load_run_representation
     from betavae.data.registry import load_dataset
     from betavae.runs import RunDir
-    from betavae.train import resolve_device
 
     run = RunDir(run_dir)
     config = run.config()
     data = load_dataset(config.data.dataset, config.data.path, progress)  # the whole grid, also for runs on a subset
-    settings = settings or EvalSettings()
+    return evaluate_run_cached(run.path, data, settings or EvalSettings(), device, progress)
+
+
+def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: EvalSettings, device: str = "auto",
+                        progress: bool = True) -> dict:
+    """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the step and state it was scored at."""
+    from betavae.baselines.registry import load_run_representation
+    from betavae.runs import RunDir
+    from betavae.train import resolve_device
+
+    run = RunDir(run_dir)
+    status = run.status()
+    subject = {"step": status.get("step"), "state": status.get("state")}
     return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
-                           run.eval_path, progress=progress)
+                           run.eval_path, progress=progress, subject=subject)

@@ -50,6 +50,12 @@ class RunDir:
                                "`betavae train --out DIR`")
         return RunConfig.load(self.config_path)
 
+    def check_same_run(self, config: RunConfig) -> None:
+        """Refuse a resolved ``config`` that differs from the saved one in anything but length or device."""
+        if _identity(self.config()) != _identity(config):
+            raise BetaVAEError(f"{self.path} holds a different run (config differs); choose another --out, "
+                               "or delete that directory yourself")
+
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(self.checkpoint_path, state)
 
@@ -61,6 +67,13 @@ class RunDir:
         except Exception as exc:  # torch raises many types for a damaged file
             raise BetaVAEError(f"checkpoint {self.checkpoint_path} is unreadable ({type(exc).__name__}); "
                                "delete it and retrain, or restore it from a backup") from None
+
+
+def _identity(config: RunConfig) -> dict:
+    """What makes two configs the same run: everything but its length, device and TensorBoard switch."""
+    values = config.to_dict()
+    values["train"] = {k: v for k, v in values["train"].items() if k not in ("steps", "device", "tensorboard")}
+    return values
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[RunConfig, torch.nn.Module]:

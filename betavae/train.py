@@ -17,7 +17,7 @@ from tqdm import tqdm
 from betavae.config import RunConfig
 from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
-from betavae.errors import BetaVAEError, DivergedError
+from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
 from betavae.models.registry import NonFiniteLoss, build_task, prepare_config
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir
@@ -113,7 +113,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     if step < last_step:  # a Ctrl-C ended the loop early
         _checkpoint(run, config, task, batches, noise, step)
         run.set_status(INTERRUPTED, step=step, steps=steps)
-        raise BetaVAEError(f"interrupted at step {step}; checkpoint saved — continue with --resume")
+        raise StoppedByUser(f"interrupted at step {step}; checkpoint saved — continue with --resume")
     state = FINISHED if step >= steps else INTERRUPTED
     run.set_status(state, step=step, steps=steps)
     return TrainResult(run.path, state, step, rate)
@@ -126,9 +126,7 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
             raise BetaVAEError(f"nothing to resume in {run.path} (no config.json); drop --resume to start a run")
         return 0
     saved = run.config()
-    if _without_steps(saved) != _without_steps(config):
-        raise BetaVAEError(f"{run.path} holds a different run (config differs); choose another --out, "
-                           "or delete that directory yourself")
+    run.check_same_run(config)
     state = run.state
     if state == FINISHED and saved.train.steps >= config.train.steps:
         return None
@@ -143,12 +141,6 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
     if saved.train.steps != config.train.steps:  # extending a run: record the new length
         atomic_write_json(run.config_path, {**read_json(run.config_path), "train": config.to_dict()["train"]})
     return _ckpt_step(run)
-
-
-def _without_steps(config: RunConfig) -> dict:
-    values = config.to_dict()
-    values["train"] = {k: v for k, v in values["train"].items() if k not in ("steps", "device", "tensorboard")}
-    return values
 
 
 def _ckpt_step(run: RunDir) -> int:
@@ -173,7 +165,8 @@ def _interrupt_between_steps(run: RunDir):
     except KeyboardInterrupt:
         step = _ckpt_step(run)
         run.set_status(INTERRUPTED, step=step)
-        raise BetaVAEError(f"stopped at once; the checkpoint of step {step} is kept — continue with --resume") from None
+        raise StoppedByUser(f"stopped at once; the checkpoint of step {step} is kept — continue with --resume"
+                            ) from None
     finally:
         if in_main_thread:
             signal.signal(signal.SIGINT, previous)
@@ -198,6 +191,7 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         "rng": {"batches": batches.get_state(), "noise": noise.get_state(), "torch": torch.get_rng_state(),
                 "numpy": np.random.get_state()},
     })
+    run.set_status(RUNNING, step=step, steps=config.train.steps)  # where a killed run would resume
 
 
 def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device) -> None:

@@ -31,7 +31,7 @@ import torch  # noqa: E402
 
 from betavae.data.ground_truth import GroundTruthData  # noqa: E402
 from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import EvalSettings, evaluate_cached  # noqa: E402
+from betavae.evaluate import EvalSettings, evaluate_run_cached  # noqa: E402
 from betavae.experiments.common import (  # noqa: E402
     Budget,
     ExperimentContext,
@@ -39,11 +39,11 @@ from betavae.experiments.common import (  # noqa: E402
     elbo_terms,
     load_data,
 )
-from betavae.experiments.rows import eval_settings, run_representation  # noqa: E402
+from betavae.experiments.rows import eval_settings  # noqa: E402
 from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.metrics.protocol import seed_protocol  # noqa: E402
-from betavae.runs import FINISHED, RunDir, load_model  # noqa: E402
+from betavae.runs import FINISHED, load_model  # noqa: E402
 from betavae.viz.grids import draw_traversals  # noqa: E402
 from betavae.viz.report import Report  # noqa: E402
 
@@ -71,8 +71,7 @@ def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: E
                   ctx: ExperimentContext) -> list[dict | None]:
     """Each run scored on the full ground-truth data, cached in its eval.json; None for a diverged run."""
     return [None if outcome.state != FINISHED else
-            evaluate_cached(run_representation(outcome.run_dir, ctx.device), data, settings,
-                            RunDir(outcome.run_dir).eval_path, progress=ctx.progress)
+            evaluate_run_cached(outcome.run_dir, data, settings, ctx.device, progress=ctx.progress)
             for outcome in outcomes]
 
 

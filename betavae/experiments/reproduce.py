@@ -17,10 +17,11 @@ MODULES = {"fig6-table": "fig6_table", "table2": "table2", "beta-norm": "beta_no
 def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = None, dataset: str = "dsprites",
               data_path: str | None = None, device: str = "auto", workers: int | None = None,
               progress: bool = True, rows: str | None = None) -> Path:
-    """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET``)."""
+    """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET[-DATASET]``)."""
     if name not in EXPERIMENTS:
         raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
-    out = ensure_writable_dir(out_dir or Path("reproductions") / f"{name}-{budget}")
+    default_name = f"{name}-{budget}" + ("" if dataset == "dsprites" else f"-{dataset}")
+    out = ensure_writable_dir(out_dir or Path("reproductions") / default_name)
     context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None)

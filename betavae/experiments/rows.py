@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, evaluate_cached
+from betavae.evaluate import EvalSettings, evaluate_cached, evaluate_run_cached
 from betavae.experiments.common import Budget, ExperimentContext, beta_vae_config
 from betavae.experiments.runner import RunSpec, run_sweep
 from betavae.metrics.protocol import seed_protocol
@@ -100,10 +99,12 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
                     result.evaluations.append(None)
                     result.diverged += 1
                     continue
-                path, make = outcome.run_dir / "eval.json", run_representation(outcome.run_dir, ctx.device)
+                result.evaluations.append(evaluate_run_cached(outcome.run_dir, data, settings, ctx.device,
+                                                              progress=ctx.progress))
             else:
-                path, make = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json", _fitted(row.fitted, data, seed)
-            result.evaluations.append(evaluate_cached(make, data, settings, path, progress=ctx.progress))
+                path = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json"
+                result.evaluations.append(evaluate_cached(_fitted(row.fitted, data, seed), data, settings, path,
+                                                          progress=ctx.progress))
         results.append(result)
     return results
 
@@ -112,10 +113,3 @@ def _fitted(name: str, data: GroundTruthData, seed: int) -> Callable:
     from betavae.baselines.registry import make_representation
 
     return lambda: make_representation(name, data, seed)
-
-
-def run_representation(run_dir: Path, device: str) -> Callable:
-    from betavae.baselines.registry import load_run_representation
-    from betavae.train import resolve_device
-
-    return lambda: load_run_representation(run_dir, resolve_device(device))

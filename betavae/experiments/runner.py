@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from betavae.config import RunConfig
-from betavae.errors import BetaVAEError, DivergedError
+from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.runs import DIVERGED, FINISHED, RunDir
 
 
@@ -51,6 +51,15 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None) -> RunOutc
     return RunOutcome(spec.name, run_dir, FINISHED)
 
 
+def resolved(config: RunConfig) -> RunConfig:
+    """A copy of ``config`` with every dataset-dependent default filled in, as ``train`` saves it."""
+    from betavae.data.registry import dataset_image_shape
+    from betavae.models.registry import prepare_config
+
+    copy = RunConfig.from_dict(config.to_dict())
+    return prepare_config(copy, dataset_image_shape(copy.data.dataset, copy.data.path))
+
+
 def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress: bool = True) -> list[RunOutcome]:
     """Train every spec into ``root/NAME``, ``workers`` processes at a time (threads split between them)."""
     root = Path(root)
@@ -61,24 +70,34 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
     pending = []
     for spec in specs:
         run = RunDir(root / spec.name)
+        if run.exists():  # e.g. the same --out reused with another dataset or budget: refuse, never mix
+            run.check_same_run(resolved(spec.config))
         if run.exists() and run.state == FINISHED and run.config().train.steps >= spec.config.train.steps:
             outcomes[spec.name] = RunOutcome(spec.name, run.path, FINISHED)
         else:
             pending.append(spec)
     bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
                desc="training runs")
-    if workers <= 1 or len(pending) <= 1:
-        for spec in pending:
-            outcomes[spec.name] = run_one(spec, root / spec.name)
-            bar.update(1)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
-            for future in as_completed(futures):
-                spec = futures[future]
-                outcomes[spec.name] = future.result()
+    try:
+        if workers <= 1 or len(pending) <= 1:
+            for spec in pending:
+                outcomes[spec.name] = run_one(spec, root / spec.name)
                 bar.update(1)
-    bar.close()
+        else:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
+                try:
+                    for future in as_completed(futures):
+                        outcomes[futures[future].name] = future.result()
+                        bar.update(1)
+                except BaseException:  # Ctrl-C reaches the workers too; start nothing new, let them checkpoint
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+    except (KeyboardInterrupt, StoppedByUser):
+        raise StoppedByUser(f"sweep stopped: {len(outcomes)} of {len(specs)} runs finished and kept, the others "
+                            "checkpointed; run the same command again to continue") from None
+    finally:
+        bar.close()
     return [outcomes[name] for name in names]

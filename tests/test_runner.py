@@ -1,0 +1,62 @@
+"""Sweeps (many runs, resumable, parallel) and the evaluation cache: finished work is reused, never mixed up."""
+
+import json
+
+import pytest
+
+from betavae.data.synthetic import SyntheticSquares
+from betavae.errors import BetaVAEError
+from betavae.evaluate import EvalSettings, evaluate_run_cached
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.runs import RunDir
+from betavae.train import train
+
+
+def test_parallel_sweep_trains_every_run_once_and_reuses_them(tmp_path, tiny_config):
+    specs = [RunSpec(f"seed{seed}", tiny_config(steps=6, seed=seed)) for seed in (0, 1)]
+    outcomes = run_sweep(specs, tmp_path, workers=2, progress=False)
+    assert [(o.name, o.state) for o in outcomes] == [("seed0", "finished"), ("seed1", "finished")]
+    stamps = [(tmp_path / name / "checkpoint.pt").stat().st_mtime_ns for name in ("seed0", "seed1")]
+    again = run_sweep(specs, tmp_path, workers=2, progress=False)
+    assert [o.state for o in again] == ["finished", "finished"]
+    assert [(tmp_path / name / "checkpoint.pt").stat().st_mtime_ns for name in ("seed0", "seed1")] == stamps
+
+
+def test_sweep_continues_an_interrupted_run_and_keeps_a_diverged_one(tmp_path, tiny_config):
+    train(tiny_config(steps=10), tmp_path / "stopped", progress=False, stop_after=5)
+    exploding = tiny_config(steps=30, checkpoint_every=5)
+    exploding.optim.lr = 1e6
+    specs = [RunSpec("stopped", tiny_config(steps=10)), RunSpec("exploding", exploding)]
+    outcomes = run_sweep(specs, tmp_path, progress=False)
+    assert [o.state for o in outcomes] == ["finished", "diverged"] and "at step" in outcomes[1].message
+    assert RunDir(tmp_path / "stopped").status()["step"] == 10
+    again = run_sweep(specs, tmp_path, progress=False)
+    assert [o.state for o in again] == ["finished", "diverged"]
+
+
+def test_sweep_refuses_a_finished_run_with_another_config(tmp_path, tiny_config):
+    """E.g. the same output folder reused for another dataset or β: never reuse the wrong models."""
+    run_sweep([RunSpec("run", tiny_config(steps=4))], tmp_path, progress=False)
+    other = tiny_config(steps=4)
+    other.objective.beta = 16.0
+    with pytest.raises(BetaVAEError, match="holds a different run"):
+        run_sweep([RunSpec("run", other)], tmp_path, progress=False)
+
+
+def test_a_run_evaluation_is_cached_until_the_run_trains_further(tmp_path, tiny_config):
+    data = SyntheticSquares(image_size=64)
+    settings = EvalSettings(L=4, num_train=60, num_test=30, classifier_seeds=(0,), max_epochs=20, dlib=False,
+                            table2=False)
+    train(tiny_config(steps=4), tmp_path / "run", progress=False)
+    first = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
+    assert first["subject"] == {"step": 4, "state": "finished"}
+    assert first["representation_info"]["step"] == 4
+    eval_path = tmp_path / "run" / "eval.json"
+    stamp = eval_path.stat().st_mtime_ns
+    again = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
+    assert again["metric"]["scores"] == first["metric"]["scores"] and again["provenance"] == first["provenance"]
+    assert eval_path.stat().st_mtime_ns == stamp  # reused, not recomputed
+    train(tiny_config(steps=8), tmp_path / "run", resume=True, progress=False)
+    later = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
+    assert later["subject"]["step"] == 8 and later["representation_info"]["step"] == 8
+    assert len(json.loads(eval_path.read_text())["evaluations"]) == 2
