@@ -55,6 +55,11 @@ PAPER_DEFAULTS = {
 }
 
 
+def dataset_defaults(dataset: str) -> DatasetDefaults:
+    """The paper's choices for ``dataset``; a user's own folder (or any other name) gets the "folder" row."""
+    return PAPER_DEFAULTS.get(dataset, PAPER_DEFAULTS["folder"])
+
+
 @dataclass
 class DataConfig:
     """Which images to train on."""
@@ -237,7 +242,7 @@ class RunConfig:
     def resolve(self, image_shape: tuple[int, int, int]) -> RunConfig:
         """Fill every default that depends on the dataset or other fields, then validate the whole."""
         self.validate()
-        defaults = PAPER_DEFAULTS.get(self.data.dataset, PAPER_DEFAULTS["folder"])
+        defaults = dataset_defaults(self.data.dataset)
         self.model.arch = self.model.arch or defaults.arch
         self.model.likelihood = self.model.likelihood or defaults.likelihood
         self.model.latents = self.model.latents or defaults.latents

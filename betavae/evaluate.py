@@ -4,10 +4,11 @@ Seeds (all explicit numpy/torch generators, nothing global):
 
 * ``sample_seed`` draws *what is scored*: the metric's points from ``default_rng([sample_seed, 0])``,
   the dlib variant's from ``default_rng([sample_seed, 1])`` and Table 2's images from
-  ``default_rng([sample_seed, 2])``; all classifier seeds see the same points;
-* each of ``classifier_seeds`` drives *how the classifier is fitted*: its initial weights and minibatch
-  order (paper metric and Table 2); the dlib variant is fitted once, with ``classifier_seeds[0]`` as
-  scikit-learn's ``random_state`` (which lbfgs does not use).
+  ``default_rng([sample_seed, 2])``; each classifier seed (a replicate) gets its own points, drawn one
+  seed after the other from that generator;
+* each of ``classifier_seeds`` also drives *how the classifier is fitted*: its initial weights and
+  minibatch order (paper metric and Table 2); the dlib variant is fitted once, on one draw, with
+  ``classifier_seeds[0]`` as scikit-learn's ``random_state`` (which lbfgs does not use).
 
 Everything reads codes from one :class:`CodeCache`, so a whole evaluation encodes each image at most once.
 """
@@ -32,7 +33,9 @@ from betavae.metrics.higgins import beta_vae_metric, beta_vae_metric_dlib, facto
 from betavae.metrics.linear import ClassifierSettings
 from betavae.representations import CodeCache, Representation
 
-EVAL_VERSION = 1  # bump when a change to the metrics changes their numbers: old settings keys stop matching
+# Bump when a change to the metrics changes their numbers: old keys stop matching.
+# 2: points drawn per classifier seed; the ground-truth row one-hot coded.
+EVAL_VERSION = 2
 _NOT_IN_KEY = ("device", "encode_batch_size")  # where and how fast, not what is computed
 
 

@@ -74,17 +74,27 @@ class GroundTruthRepresentation:
     ``encode`` is defined only for images of ``data`` itself: it looks each image up by its pixels' hash
     (a table built once over the whole dataset, on first use). An image that occurs twice in the grid
     (e.g. a dSprites square rotated by 90°) maps to the lowest index holding it.
+
+    ``one_hot`` codes each factor's class as a one-hot block instead of one integer: the paper's metric
+    scores 100% either way, but only one-hot lets a *linear* classifier read every class (Table 2's upper
+    bound; a softmax cannot carve 32 ordered positions out of one scalar).
     """
 
     name = "ground-truth"
 
-    def __init__(self, data: GroundTruthData, batch_size: int = 4096):
+    def __init__(self, data: GroundTruthData, batch_size: int = 4096, one_hot: bool = False):
         self.data = data
         self.batch_size = batch_size
+        self.one_hot = one_hot
+        self.info = {"coding": "one-hot" if one_hot else "class index"}
         self._index_of_hash: dict[bytes, int] | None = None
 
     def codes_for_indices(self, indices: np.ndarray) -> np.ndarray:
-        return self.data.factors(indices).astype(np.float32)
+        factors = self.data.factors(indices)
+        if not self.one_hot:
+            return factors.astype(np.float32)
+        return np.concatenate([np.eye(size, dtype=np.float32)[factors[:, k]]
+                               for k, size in enumerate(self.data.factor_sizes)], axis=1)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         if self._index_of_hash is None:

@@ -122,7 +122,10 @@ def test_untrained_vae_is_the_seeded_initialisation():
 
 def test_ground_truth_and_constant_are_served():
     images = SMALL.images(np.array([5, 17]))
-    np.testing.assert_array_equal(make_representation("ground-truth", SMALL).encode(images), SMALL.factors([5, 17]))
+    codes = make_representation("ground-truth", SMALL).encode(images)  # one-hot blocks, one per factor
+    assert codes.shape == (2, sum(SMALL.factor_sizes))
+    blocks = np.split(codes, np.cumsum(SMALL.factor_sizes)[:-1], axis=1)
+    np.testing.assert_array_equal(np.stack([block.argmax(axis=1) for block in blocks], axis=1), SMALL.factors([5, 17]))
     assert make_representation("constant", SMALL, dim=4).encode(images).shape == (2, 4)
 
 

@@ -145,6 +145,9 @@ def test_image_folder_end_to_end(tmp_path, capsys, kind, channels):
     assert (config["objective"]["beta"], config["model"]["likelihood"]) == expected
     assert config["model"]["latents"] == 32  # Table 1: 32 latent units for CelebA, chairs and faces
     assert _run(capsys, "traverse", str(run))[0] == 0 and (run / "figures" / "traversal_0.png").exists()
+    other = "chairs" if kind != "chairs" else "celeba"  # a cache prepared for one kind is refused for another
+    code, _, err = _run(capsys, "train", "--dataset", other, "--data", str(cache), "--out", str(tmp_path / "x"))
+    assert code == 2 and f"holds a prepared {kind} cache, not {other}" in err
 
 
 def test_image_folder_errors(tmp_path, capsys):

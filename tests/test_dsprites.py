@@ -262,6 +262,9 @@ def test_damaged_image_data(tmp_path):
         ({"latents_classes": None}, ["no `latents_classes` array"]),
         ({"latents_classes": ds.latents_grid(SMALL)[::-1].copy()}, ["not in DeepMind's grid order", "row 0"]),
         ({"latents_classes": np.zeros((144, 5), dtype=np.int64)}, ["latents_classes has shape (144, 5)"]),
+        ({"latents_values": None}, ["no `latents_values` array"]),
+        ({"latents_values": np.zeros((144, 6), dtype=np.int64)}, ["latents_values has dtype int64, expected floats"]),
+        ({"latents_values": ds.latents_values(ds.latents_grid(SMALL)) * 2}, ["latents_values row 0 is"]),
     ],
 )
 def test_not_a_dsprites_file(tmp_path, overrides, fragments):
@@ -292,6 +295,8 @@ def headers_only_file(path: Path) -> Path:
                 member, {"descr": "|u1", "fortran_order": False, "shape": (ds.NUM_IMAGES, 64, 64)})
         with archive.open("latents_classes.npy", "w") as member:
             np.lib.format.write_array(member, ds.latents_grid())
+        with archive.open("latents_values.npy", "w") as member:
+            np.lib.format.write_array(member, ds.latents_values(ds.latents_grid()))
         with archive.open("description.npy", "w") as member:
             np.lib.format.write_array(member, np.array(ds.DESCRIPTION))
     return path

@@ -163,11 +163,6 @@ def test_dlib_variant_ground_truth_high_and_constant_at_chance():
 BIG = SyntheticSquares(image_size=32, num_sizes=4, num_positions=16)  # 1024 images: room for distinct train/test
 
 
-def one_hot_factors(factors: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.eye(size, dtype=np.float32)[factors[:, k].astype(int)]
-                           for k, size in enumerate(BIG.factor_sizes)], axis=1)
-
-
 def table2(representation, seed: int = 0):
     return factor_classification(representation, BIG, np.random.default_rng(seed), num_train=700, num_test=324,
                                  classifier_seeds=(0,), classifier=ClassifierSettings(max_epochs=300))
@@ -177,8 +172,9 @@ def test_table2_factors_themselves_100_percent_and_noise_at_chance():
     # The factors one-hot coded: measured 100% per factor. Coded as plain integers they are not: a linear
     # softmax carving 16 ordered classes out of one scalar needs weights growing like K^2, out of reach of
     # Adagrad at lr 1e-2 (measured 56-69% for size, 10-15% for the positions after 300 epochs).
-    result = table2(FactorCodes("one-hot factors", one_hot_factors, BIG))
+    result = table2(GroundTruthRepresentation(BIG, one_hot=True))
     assert min(result["per_factor"].values()) > 0.98
+    assert metric(GroundTruthRepresentation(DATA, one_hot=True))["scores"] == [1.0]  # the metric: 100% either way
     noise_table = np.random.default_rng(7).normal(size=(BIG.num_images, 10)).astype(np.float32)
     noise = table2(FactorCodes("noise", lambda f: noise_table[BIG.index(f.astype(np.int64))], BIG))
     # distinct test images, so fixed random codes carry nothing: measured 0.25-0.29 (chance 0.25) and

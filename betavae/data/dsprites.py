@@ -261,7 +261,7 @@ def _expect(path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype, want
     if tuple(shape) != want_shape:
         raise _Invalid(f"{path} is not a dSprites file: {name} has shape {tuple(shape)}, expected {want_shape}")
     if dtype.kind not in want_kind or (want_kind == "u" and dtype.itemsize != 1):
-        expected = "uint8" if want_kind == "u" else "integers"
+        expected = {"u": "uint8", "iu": "integers", "f": "floats"}[want_kind]
         raise _Invalid(f"{path} is not a dSprites file: {name} has dtype {dtype}, expected {expected}")
 
 
@@ -289,6 +289,14 @@ def _inspect(path: Path, sizes: tuple[int, ...]) -> str:
             row = int(np.flatnonzero((classes != grid).any(axis=1))[0])
             raise _Invalid(f"{path} is not a dSprites file: latents_classes is not in DeepMind's grid order "
                            f"(row {row} is {classes[row].tolist()}, expected {grid[row].tolist()})")
+        handle, shape, dtype = _open_array(archive, path, "latents_values")
+        _expect(path, "latents_values", shape, dtype, (count, len(sizes)), "f")
+        values = _read_rest(handle, shape, dtype, path, "latents_values")
+        wrong = ~np.isclose(values, latents_values(grid), rtol=0, atol=1e-6).all(axis=1)
+        if wrong.any():
+            row = int(np.flatnonzero(wrong)[0])
+            raise _Invalid(f"{path} is not a dSprites file: latents_values row {row} is {values[row].tolist()}, "
+                           f"expected {latents_values(grid[row:row + 1])[0].tolist()}")
         description = ""
         if "description.npy" in archive.namelist():
             handle, shape, dtype = _open_array(archive, path, "description")

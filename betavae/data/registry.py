@@ -27,7 +27,11 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
                                "--out DIR`, then pass that DIR")
         from betavae.data.images import FolderImages
 
-        return FolderImages.load(path)
+        images = FolderImages.load(path)
+        if name != "folder" and images.name != name:  # "folder" takes any prepared cache
+            raise BetaVAEError(f"{path} holds a prepared {images.name} cache, not {name}; pass --dataset "
+                               f"{images.name}, or prepare your {name} images with `betavae data {name}`")
+        return images
     raise BetaVAEError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
 
 

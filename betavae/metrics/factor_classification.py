@@ -25,8 +25,9 @@ def factor_classification(representation: Representation, data: GroundTruthData,
                           cache: CodeCache | None = None) -> dict:
     """App. A.5 / Table 2: test accuracy of a linear classifier predicting each factor's class from the code.
 
-    ``rng`` draws the images (train then test, distinct); each classifier seed drives only the classifier.
-    ``per_factor`` is the mean over classifier seeds; ``mean`` averages it over factors.
+    Each classifier seed is one replicate: ``rng`` draws its own images (train then test, distinct) and the
+    seed drives the classifier. ``per_factor`` is the mean over classifier seeds; ``mean`` averages it over
+    factors.
     """
     if num_train < 1 or num_test < 1:
         raise BetaVAEError(f"Table 2 needs >= 1 training and test image, got {num_train} and {num_test}")
@@ -35,16 +36,17 @@ def factor_classification(representation: Representation, data: GroundTruthData,
                            f"{data.num_images}; lower the Table 2 train/test sizes")
     classifier = classifier or ClassifierSettings()
     cache = cache_for(representation, data, cache)
-    indices = rng.choice(data.num_images, size=num_train + num_test, replace=False)
-    codes, factors = cache.codes(indices), data.factors(indices)
+    draws = [rng.choice(data.num_images, size=num_train + num_test, replace=False) for _ in classifier_seeds]
+    splits = [(cache.codes(indices), data.factors(indices)) for indices in draws]
     start = time.perf_counter()
     scores: dict[str, list[float]] = {}
     converged: dict[str, list[bool]] = {}
     epochs: dict[str, list[int]] = {}
     for k, (name, size) in enumerate(zip(data.factor_names, data.factor_sizes)):
         fits = [fit_linear_softmax(codes[:num_train], factors[:num_train, k], size, seed, classifier)
-                for seed in classifier_seeds]
-        scores[name] = [fit.accuracy(codes[num_train:], factors[num_train:, k]) for fit in fits]
+                for (codes, factors), seed in zip(splits, classifier_seeds)]
+        scores[name] = [fit.accuracy(codes[num_train:], factors[num_train:, k])
+                        for fit, (codes, factors) in zip(fits, splits)]
         converged[name] = [fit.converged for fit in fits]
         epochs[name] = [fit.epochs for fit in fits]
     per_factor = {name: float(np.mean(values)) for name, values in scores.items()}

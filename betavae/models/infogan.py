@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from betavae.config import InfoGANConfig, ModelConfig, RunConfig
+from betavae.config import InfoGANConfig, ModelConfig, RunConfig, dataset_defaults
 from betavae.errors import BetaVAEError
 from betavae.models.registry import check_finite, uniform_batch_indices
 
@@ -180,6 +180,8 @@ def prepare_infogan_config(config: RunConfig, image_shape: tuple[int, int, int])
                            "section (codes, width, instance_noise, info_weight, lr_discriminator, lr_generator)")
     config.validate()
     config.model.image_shape = tuple(config.model.image_shape or image_shape)
+    # App. A.2 on 2D shapes: 5 codes + 5 noise variables, i.e. the dataset's usual latent count
+    config.model.latents = config.model.latents or dataset_defaults(config.data.dataset).latents
     if tuple(config.model.image_shape[1:]) != (64, 64):
         raise BetaVAEError(f"the InfoGAN convolutions take 64x64 images, got {config.model.image_shape[1:]}; "
                            "prepare the data with --size 64")
