@@ -174,7 +174,8 @@ def _interrupt_between_steps(run: RunDir):
 
 def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
                 step: int) -> None:
-    """Model, optimisers, every RNG state, the step and the config: enough to continue bit for bit.
+    """Model, optimisers, every RNG state, the step and the config: enough to continue bit for bit (a GAN
+    also gets a sample sheet in figures/).
 
     Weights that stopped being finite (an update from a finite loss can still overflow them) are never
     saved over the last good checkpoint: the run is marked diverged instead."""
@@ -192,6 +193,8 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
                 "numpy": np.random.get_state()},
     })
     run.set_status(RUNNING, step=step, steps=config.train.steps)  # where a killed run would resume
+    if config.model_type == "infogan":  # a GAN's losses say little: its samples show collapse
+        _draw_gan_samples(task.model, run, step)
 
 
 def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device) -> None:
@@ -223,6 +226,17 @@ def _truncate_log(path: Path, step: int) -> None:
         except (json.JSONDecodeError, KeyError):
             continue  # a line cut short by a kill
     atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _draw_gan_samples(model: torch.nn.Module, run: RunDir, step: int) -> None:
+    """The same fixed (c, z) drawn at every checkpoint, in eval mode (batch-norm statistics untouched)."""
+    from betavae.viz.grids import draw_samples
+
+    model.eval()
+    try:
+        draw_samples(model, run.figures_dir / f"samples_step{step:07d}.png", title=f"InfoGAN samples, step {step}")
+    finally:
+        model.train()
 
 
 def _tensorboard_writer():

@@ -166,6 +166,9 @@ def test_infogan_recognises_its_own_codes_after_a_short_run(tmp_path):
     assert samples.shape == (8, 1, 64, 64) and 0 <= samples.min() and samples.max() <= 1
     codes = load_run_representation(tmp_path / "run").encode(LARGE.images(np.arange(20)))
     assert codes.shape == (20, 5) and np.isfinite(codes).all()
+    # samples at every checkpoint (steps 0 and 30), so a collapse shows while it trains
+    assert sorted(p.name for p in (tmp_path / "run" / "figures").iterdir()) == [
+        "samples_step0000000.png", "samples_step0000030.png"]
 
 
 @pytest.mark.parametrize("model_type", ["infogan", "dcign"])

@@ -97,12 +97,13 @@ def draw_reconstructions(model: torch.nn.Module, images: torch.Tensor, path: str
 
 
 @torch.no_grad()
-def draw_samples(model: torch.nn.Module, path: str | Path, num: int = 32, seed: int = 0) -> Path:
-    """App. A.9: decoder means for z ~ N(0, I)."""
+def draw_samples(model: torch.nn.Module, path: str | Path, num: int = 32, seed: int = 0,
+                 title: str = "samples z ~ N(0, I)") -> Path:
+    """App. A.9: decoder means for z ~ N(0, I) (a GAN: its generator's images for fresh inputs)."""
     generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     samples = to_display(model.sample(num, generator))
     per_row = 8
-    return save_grid([samples[i:i + per_row] for i in range(0, num, per_row)], path, title="samples z ~ N(0, I)")
+    return save_grid([samples[i:i + per_row] for i in range(0, num, per_row)], path, title=title)
 
 
 @torch.no_grad()
