@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--classifier-seeds", type=int, default=3, help="classifier seeds 0..K-1 (default 3)")
     evaluate.add_argument("--table2-train", type=int, default=10_000, help="Table 2 training images (10000)")
     evaluate.add_argument("--table2-test", type=int, default=5_000, help="Table 2 test images (5000)")
+    evaluate.add_argument("--sample-seed", type=int, default=0, help="seed of the points and images scored (0)")
+    evaluate.add_argument("--no-standardize", action="store_true",
+                          help="feed the classifier raw z_diff features instead of standardised ones")
     evaluate.add_argument("--no-dlib", action="store_true", help="skip the disentanglement_lib variant")
     evaluate.add_argument("--no-table2", action="store_true", help="skip Table 2 (factor classification)")
     evaluate.add_argument("--json", help="also write the result to this JSON file")
@@ -211,6 +214,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     settings = EvalSettings(L=args.pairs, num_train=args.train_points, num_test=args.test_points,
                             classifier_seeds=tuple(range(args.classifier_seeds)) if args.classifier_seeds > 0
                             else (), dlib=not args.no_dlib, table2=not args.no_table2,
+                            sample_seed=args.sample_seed, standardize=not args.no_standardize,
                             table2_train=args.table2_train, table2_test=args.table2_test)
     if args.run_dir:
         result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet)

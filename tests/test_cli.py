@@ -97,6 +97,10 @@ def test_evaluate_a_representation_and_a_run(tmp_path, capsys):
                         str(tmp_path / "gt.json"))
     assert code == 0 and "accuracy 100.00%" in out
     assert json.loads((tmp_path / "gt.json").read_text())["metric"]["scores"] == [1.0, 1.0]
+    code, out, _ = _run(capsys, "evaluate", "--representation", "pca", *small, "--no-standardize", "--sample-seed",
+                        "3", "--json", str(tmp_path / "pca.json"))
+    settings = json.loads((tmp_path / "pca.json").read_text())["settings"]
+    assert code == 0 and settings["standardize"] is False and settings["sample_seed"] == 3
     run = tmp_path / "run"
     assert _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")[0] == 0
     code, out, _ = _run(capsys, "evaluate", str(run), *small[2:])

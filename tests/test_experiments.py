@@ -22,6 +22,7 @@ def _run(name, tmp_path, **options):
 def test_samples(tmp_path):
     text = _run("samples", tmp_path)
     assert "samples_beta4.png" in text and "samples_beta1.png" in text
+    assert "| beta4-seed0 | beta-vae | mlp | 10 | bernoulli | 4 | adagrad 0.01 |" in text  # the runs table
 
 
 def test_traversals(tmp_path):

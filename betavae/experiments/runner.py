@@ -33,7 +33,7 @@ class RunOutcome:
     message: str = ""
 
 
-def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None) -> RunOutcome:
+def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: bool = False) -> RunOutcome:
     """Train one run to completion (or divergence); resume it if it was started before."""
     import torch
 
@@ -45,7 +45,7 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None) -> RunOutc
     if run.exists() and run.state == DIVERGED:
         return RunOutcome(spec.name, run_dir, DIVERGED, str(run.status().get("loss")))
     try:
-        train(spec.config, run_dir, resume=run.exists(), progress=False)
+        train(spec.config, run_dir, resume=run.exists(), progress=progress)
     except DivergedError as error:  # recorded, then handled by the paper's discard rule in the open
         return RunOutcome(spec.name, run_dir, DIVERGED, str(error))
     return RunOutcome(spec.name, run_dir, FINISHED)
@@ -81,7 +81,7 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
     try:
         if workers <= 1 or len(pending) <= 1:
             for spec in pending:
-                outcomes[spec.name] = run_one(spec, root / spec.name)
+                outcomes[spec.name] = run_one(spec, root / spec.name, progress=progress)  # with a step bar
                 bar.update(1)
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)

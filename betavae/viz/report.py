@@ -34,10 +34,17 @@ class Report:
     def write(self, out_dir: str | Path, settings: dict[str, Any]) -> Path:
         """Write report.md, report.html and settings.json (budget, seeds, versions, git commit) into out_dir."""
         out_dir = Path(out_dir)
-        record = {"settings": settings, "provenance": provenance()}
+        runs = trained_runs(out_dir / "runs")
+        record = {"settings": settings, "provenance": provenance(), "runs": runs}
         atomic_write_json(out_dir / "settings.json", record)
+        if runs:
+            self.heading("Trained runs")
+            self.paragraph("Every model behind this report, as its run directory recorded it (config.json, "
+                           "status.json, provenance.json); a run reused from an earlier invocation keeps the "
+                           "commit it was trained at.")
+            self.table(list(runs[0]), [list(run.values()) for run in runs])
         self.heading("Settings and provenance")
-        self.code(_format_settings(record))
+        self.code(_format_settings({"settings": settings, "provenance": record["provenance"]}))
         atomic_write_text(out_dir / "report.md", self._markdown(out_dir))
         atomic_write_text(out_dir / "report.html", self._html(out_dir))
         return out_dir / "report.md"
@@ -85,6 +92,25 @@ class Report:
             elif kind == "code":
                 parts.append(f"<pre>{html.escape(content)}</pre>")
         return "\n".join(parts) + "\n"
+
+
+def trained_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """One row per run directory under ``runs_dir``: what was trained, how, how far, at which commit."""
+    from betavae.io import read_json
+
+    rows = []
+    for config_path in sorted(runs_dir.glob("*/config.json")):
+        run_dir = config_path.parent
+        config = read_json(config_path)
+        status = read_json(run_dir / "status.json") if (run_dir / "status.json").exists() else {}
+        origin = read_json(run_dir / "provenance.json") if (run_dir / "provenance.json").exists() else {}
+        model, objective, optim, train = config["model"], config["objective"], config["optim"], config["train"]
+        rows.append({"run": run_dir.name, "model": config["model_type"], "arch": model["arch"],
+                     "latents": model["latents"], "decoder": model["likelihood"], "β": objective["beta"],
+                     "optimiser": f"{optim['name']} {optim['lr']:g}" if optim["name"] else "–",
+                     "batch": train["batch_size"], "steps": f"{status.get('step', '?')}/{train['steps']}",
+                     "seed": train["seed"], "state": status.get("state"), "commit": origin.get("git_commit")})
+    return rows
 
 
 def _cell(value: Any) -> str:
