@@ -11,8 +11,8 @@ sheet of every trained β (``traversals/beta_norm-V-MM/``) lets a person pick by
 Grids per budget (model seeds: smoke 1, otherwise the budget's; training steps: the budget's):
 
 * smoke: M ∈ {2, 10} × β_norm ∈ {0.001, 0.01, 0.1}: 6 runs;
-* cpu: M ∈ {4, 16} × β_norm ∈ {0.001, 0.01, 0.1} × 3 seeds: 18 runs of 6000 steps, ≈ 5 hours on 2 cores
-  (≈ 0.15 s a step, plus the evaluations);
+* cpu: M ∈ {4, 16} × β_norm ∈ {0.001, 0.01, 0.1} × 3 seeds: 18 runs of the budget's 3000 steps, ≈ 1 hour
+  of training on 2 cores (≈ 0.065 s a step), plus the evaluations;
 * paper: M ∈ {2, 4, …, 128} × β_norm ∈ 10^{−3, −2.5, …, 1} (Fig. 6 right spans ≈ 0.001–10) × 10 seeds: 630 runs.
 """
 

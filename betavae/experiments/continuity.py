@@ -7,8 +7,8 @@ S the model seed), continuous but as small. A metric that drops for the grid but
 because of continuity, not size. Every model is scored on the full dataset.
 
 Strides per budget (model seeds: smoke 1, otherwise the budget's; strides leaving a factor < 2 classes are
-skipped): smoke {1, 2, 4, 8}; cpu {1, 4, 16} (dSprites: 32, 8 and 2 positions per axis; 15 runs of 6000
-steps, ≈ 4 hours on 2 cores); paper {1, 2, 4, 8, 16}.
+skipped): smoke {1, 2, 4, 8}; cpu {1, 4, 16} (dSprites: 32, 8 and 2 positions per axis; 15 runs of the
+budget's 3000 steps, ≈ 1 hour of training on 2 cores); paper {1, 2, 4, 8, 16}.
 """
 
 from __future__ import annotations
