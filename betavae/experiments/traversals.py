@@ -62,7 +62,7 @@ def run(ctx: ExperimentContext) -> Path:
                      "images; rows traverse one latent from −3 to 3 with the others at μ(x) of the seed image. "
                      "Latents with KL ≈ 0 are unused (they decode to the same image throughout).")
     report.table(["latent", "KL (nats)"], [[f"z{latent}", float(kl[latent])] for latent in order])
-    for number, path in enumerate(draw_traversals(model, seeds, ctx.out_dir)):
+    for number, path in enumerate(draw_traversals(model, seeds, ctx.out_dir, probe=probe)):
         report.figure(path, f"traversals from seed image {number}")
         gif = save_traversal_gif(model, seeds[number], order, ctx.out_dir / f"traversal_{number}.gif")
         report.paragraph(f"animation: {gif.name}")

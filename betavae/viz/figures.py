@@ -27,5 +27,5 @@ def draw_run_figures(run_dir: str | Path, num_seed_images: int = 3, seed: int = 
     if not hasattr(model, "decode"):  # a GAN (InfoGAN): samples only, it has no encoder-decoder pair
         return [samples]
     paths = [draw_reconstructions(model, images[:8], out / "reconstructions.png"), samples]
-    paths += draw_traversals(model, images[:num_seed_images], out)
+    paths += draw_traversals(model, images[:num_seed_images], out, probe=images)
     return paths

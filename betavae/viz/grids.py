@@ -75,9 +75,10 @@ def traversal_rows(model: torch.nn.Module, image: torch.Tensor, latents: np.ndar
 
 
 def draw_traversals(model: torch.nn.Module, images: torch.Tensor, out_dir: str | Path, limit: float = 3.0,
-                    steps: int = 9, max_latents: int = 10) -> list[Path]:
-    """One traversal sheet per seed image, latents ordered by KL, each row labelled with its KL."""
-    order, kl = latents_by_kl(model, images)
+                    steps: int = 9, max_latents: int = 10, probe: torch.Tensor | None = None) -> list[Path]:
+    """One traversal sheet per seed image, latents ordered by their mean KL on ``probe`` (default: the seed
+    images; pass the same probe as any KL table beside the sheets), each row labelled with that KL."""
+    order, kl = latents_by_kl(model, images if probe is None else probe)
     order = order[:max_latents]
     values = np.linspace(-limit, limit, steps)
     labels = [f"z{latent} KL={kl[latent]:.2f}" for latent in order]
