@@ -226,8 +226,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         representation = make_representation(args.representation, data, args.seed)
         result = evaluate_representation(representation, data, settings, progress=not args.quiet)
     print(format_table(result))
-    if result.get("representation_info"):
-        print(f"representation info: {json.dumps(result['representation_info'], default=str)}")
     if args.json:
         atomic_write_json(args.json, result)
         print(f"written: {args.json}")

@@ -96,10 +96,17 @@ def settings_key(settings: EvalSettings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def evaluate_representation(representation: Representation, data: GroundTruthData,
+def evaluate_representation(representation: Representation | Sequence[Representation], data: GroundTruthData,
                             settings: EvalSettings | None = None, progress: bool = True) -> dict:
-    """The metric (§3 eq. 5, App. A.4), its dlib variant and Table 2 (App. A.5) as one JSON-able dict."""
+    """The metric (§3 eq. 5, App. A.4), its dlib variant and Table 2 (App. A.5) as one JSON-able dict.
+
+    A list of representations (App. A.3's ICA, one model per pair of shapes) is scored model by model on
+    the same points, and its numbers averaged over the models (:func:`average_evaluations`).
+    """
     settings = settings or EvalSettings()
+    if isinstance(representation, Sequence):
+        return average_evaluations([evaluate_representation(part, data, settings, progress)
+                                    for part in representation])
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
                            "metrics need a ground-truth dataset such as dsprites")
@@ -131,6 +138,32 @@ def evaluate_representation(representation: Representation, data: GroundTruthDat
         "classify_s": sum(result[part]["classify_s"] for part in ("metric", "dlib", "table2") if part in result),
         "total_s": time.perf_counter() - start,
     }
+    return result
+
+
+def average_evaluations(parts: list[dict]) -> dict:
+    """Several models' evaluations as one: every score averaged over the models, per classifier seed."""
+    def mean(values):
+        return float(np.mean(values))
+
+    result = {**parts[0], "representation": "+".join(part["representation"] for part in parts),
+              "representation_info": {"averaged_over": [part["representation_info"] for part in parts]},
+              "timing": {key: sum(part["timing"][key] for part in parts) for key in parts[0]["timing"]}}
+    scores = [mean(column) for column in zip(*(part["metric"]["scores"] for part in parts))]
+    result["metric"] = {**parts[0]["metric"], "scores": scores, "mean": mean(scores), "std": float(np.std(scores)),
+                        "per_model_scores": [part["metric"]["scores"] for part in parts],
+                        "per_factor_accuracy": {name: mean([part["metric"]["per_factor_accuracy"][name] or 0.0
+                                                            for part in parts])
+                                                for name in parts[0]["metric"]["per_factor_accuracy"]},
+                        "confusion": np.sum([part["metric"]["confusion"] for part in parts], axis=0).tolist()}
+    if "dlib" in parts[0]:
+        result["dlib"] = {**parts[0]["dlib"], "score": mean([part["dlib"]["score"] for part in parts]),
+                          "per_model_scores": [part["dlib"]["score"] for part in parts]}
+    if "table2" in parts[0]:
+        per_factor = {name: mean([part["table2"]["per_factor"][name] for part in parts])
+                      for name in parts[0]["table2"]["per_factor"]}
+        result["table2"] = {**parts[0]["table2"], "per_factor": per_factor, "mean": mean(list(per_factor.values())),
+                            "per_model_mean": [part["table2"]["mean"] for part in parts]}
     return result
 
 
@@ -169,10 +202,31 @@ def format_table(result: dict) -> str:
         lines += [f"  {name:<14}{accuracy:>10.2%}{table['chance'][name]:>10.2%}"
                   for name, accuracy in table["per_factor"].items()]
         lines.append(f"  {'mean':<14}{table['mean']:>10.2%}")
+    fit = describe_fit(result.get("representation_info", {}))
+    if fit:
+        lines += ["", f"fit: {fit}"]
     timing = result["timing"]
     lines += ["", f"timing: encoded {timing['images_encoded']} images in {timing['encode_s']:.1f} s; "
                   f"classifiers {timing['classify_s']:.1f} s; total {timing['total_s']:.1f} s"]
     return "\n".join(lines)
+
+
+def describe_fit(info: dict) -> str:
+    """A fitted baseline's record in one line: fit size, explained variance, FastICA convergence."""
+    if "averaged_over" in info:
+        return "; ".join(filter(None, (describe_fit(part) for part in info["averaged_over"])))
+    parts = []
+    if "shapes" in info:
+        parts.append(f"shapes {info['shapes']}")
+    if "fit_size" in info:
+        parts.append(f"fitted on {info['fit_size']} images")
+    if "explained_variance_ratio" in info:
+        parts.append(f"{info['n_components']} components explain {info['explained_variance_ratio']:.1%} of the "
+                     "pixel variance")
+    if "converged" in info:
+        parts.append(f"FastICA {'converged' if info['converged'] else 'did NOT converge'} in {info['n_iter']} "
+                     f"of {info['max_iter']} iterations")
+    return ", ".join(parts)
 
 
 def _percentages(values: Sequence[float]) -> str:
