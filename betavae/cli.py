@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="generate dSprites, or prepare a folder of images")
     data.add_argument("dataset", help="dsprites | celeba | chairs | faces | folder")
-    data.add_argument("--out", help="output directory (dsprites: default $BETAVAE_DATA_DIR or ~/.cache/betavae)")
+    data.add_argument("--out", help="output directory (default $BETAVAE_DATA_DIR or ~/.cache/betavae, "
+                                    "plus /KIND for image folders)")
     data.add_argument("--source", help="dsprites: the official dsprites_ndarray_...npz to validate and use")
     data.add_argument("--from", dest="source_folder", help="celeba/chairs/faces/folder: the folder of images")
     data.add_argument("--size", type=int, default=64, help="image side after crop and resize (default 64)")
@@ -156,13 +157,16 @@ def run_data(args: argparse.Namespace) -> int:
 
     if args.dataset not in FOLDER_DATASETS:
         raise BetaVAEError(f"unknown dataset {args.dataset!r}; choose one of: dsprites, {', '.join(FOLDER_DATASETS)}")
-    if not args.source_folder or not args.out:
-        raise BetaVAEError(f"`betavae data {args.dataset}` needs --from FOLDER (your images) and --out DIR (the cache)")
+    if not args.source_folder:
+        raise BetaVAEError(f"`betavae data {args.dataset}` needs --from FOLDER (your images)")
     from betavae.data.images import prepare_images
+    from betavae.data.registry import default_folder_cache
 
-    path = prepare_images(Path(args.source_folder), Path(args.out), kind=args.dataset, size=args.size,
+    out = Path(args.out) if args.out else default_folder_cache(args.dataset)
+    path = prepare_images(Path(args.source_folder), out, kind=args.dataset, size=args.size,
                           grayscale=args.grayscale, progress=not args.quiet, force=args.force)
-    print(f"{args.dataset} ready: {path} (train with --dataset {args.dataset} --data {path})")
+    hint = "" if args.out is None else f" --data {path}"
+    print(f"{args.dataset} ready: {path} (train with --dataset {args.dataset}{hint})")
     return 0
 
 

@@ -25,7 +25,7 @@ def _run(capsys, *argv):
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--model", "gan"], "unknown model 'gan'"),
     (["--beta", "2", "--beta-norm", "0.1"], "not both"),
-    (["--dataset", "celeba"], "needs --data DIR"),
+    (["--dataset", "celeba", "--data", "/nonexistent/cache"], "/nonexistent/cache"),
     (["--beta", "inf"], "objective.beta must be a finite number"),
     (["--gaussian-std", "nan"], "model.gaussian_std must be a finite number"),
 ])
@@ -152,6 +152,23 @@ def test_image_folder_end_to_end(tmp_path, capsys, kind, channels):
     other = "chairs" if kind != "chairs" else "celeba"  # a cache prepared for one kind is refused for another
     code, _, err = _run(capsys, "train", "--dataset", other, "--data", str(cache), "--out", str(tmp_path / "x"))
     assert code == 2 and f"holds a prepared {kind} cache, not {other}" in err
+
+
+def test_image_folder_cache_defaults_to_the_data_dir(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setenv("BETAVAE_DATA_DIR", str(tmp_path / "data"))
+    source = tmp_path / "chairs"
+    source.mkdir()
+    for number in range(6):
+        Image.fromarray(np.full((80, 80, 3), 40 * number, dtype=np.uint8)).save(source / f"{number}.png")
+    code, out, _ = _run(capsys, "data", "chairs", "--from", str(source), "--quiet")
+    assert code == 0 and str(tmp_path / "data" / "chairs") in out
+    code, out, _ = _run(capsys, "train", "--dataset", "chairs", "--steps", "2", "--batch-size", "2", "--quiet",
+                        "--device", "cpu", "--out", str(tmp_path / "run"))
+    assert code == 0, out
+    assert json.loads((tmp_path / "run" / "provenance.json").read_text())["data"]["cache"] == str(
+        tmp_path / "data" / "chairs")
 
 
 def test_image_folder_errors(tmp_path, capsys):

@@ -33,9 +33,10 @@ def test_bad_subsets(spec, message):
         grid_subset(SyntheticSquares(image_size=16), spec)
 
 
-def test_unknown_dataset_and_folder_without_path():
+def test_unknown_dataset_and_folder_without_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("BETAVAE_DATA_DIR", str(tmp_path))
     with pytest.raises(BetaVAEError, match="unknown dataset 'mnist'"):
         load_dataset("mnist")
-    with pytest.raises(BetaVAEError, match="needs --data DIR"):
+    with pytest.raises(BetaVAEError, match="has no prepared cache in .*chairs: run `betavae data chairs"):
         load_dataset("chairs")
     assert load_training_data("synthetic-squares", subset="stride:size=3").num_images == 64

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from betavae.data.ground_truth import GroundTruthData, ImageDataset, SubsetData
@@ -23,8 +25,10 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
         return SyntheticSquares(image_size=64)
     if name in FOLDER_DATASETS:
         if path is None:
-            raise BetaVAEError(f"dataset {name} needs --data DIR: first run `betavae data {name} --from PATH "
-                               "--out DIR`, then pass that DIR")
+            path = default_folder_cache(name)
+            if not (path / "index.json").exists():
+                raise BetaVAEError(f"dataset {name} has no prepared cache in {path}: run `betavae data {name} "
+                                   "--from YOUR_IMAGES` first (or pass --data DIR of a cache made with --out DIR)")
         from betavae.data.images import FolderImages
 
         images = FolderImages.load(path)
@@ -33,6 +37,13 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
                                f"{images.name}, or prepare your {name} images with `betavae data {name}`")
         return images
     raise BetaVAEError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def default_folder_cache(name: str) -> Path:
+    """Where `betavae data NAME` puts an image-folder cache when no --out is given."""
+    from betavae.data.dsprites import default_data_dir
+
+    return default_data_dir() / name
 
 
 def dataset_image_shape(name: str, path: str | None = None) -> tuple[int, int, int]:
