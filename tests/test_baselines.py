@@ -20,6 +20,7 @@ from betavae.config import DataConfig, DCIGNConfig, InfoGANConfig, ModelConfig, 
 from betavae.data.ground_truth import SubsetData
 from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
+from betavae.experiments.rows import FIG6_ROWS, row_for_data
 from betavae.models.dcign import DCIGNTask, dcign_loss, factor_units
 from betavae.models.registry import build_task, prepare_config
 from betavae.models.vae import BetaVAE
@@ -101,6 +102,14 @@ def test_ica_shape_pair_protocol_fits_one_model_per_pair_of_shapes():
     assert all(model.info["fit_size"] == 2 * 64 for model in models)  # only the two shapes' images were drawn
     with pytest.raises(BetaVAEError, match="'shape' factor"):
         ica_on_shape_pairs(SMALL)
+
+
+def test_ica_row_follows_the_shape_pairs_only_where_there_are_shapes():
+    ica_row = next(row for row in FIG6_ROWS if row.key == "ica")
+    assert row_for_data(ica_row, ShapedSquares(image_size=16)).fitted == "ica-pairs"
+    fallback = row_for_data(ica_row, SyntheticSquares())
+    assert fallback.fitted == "ica" and "no 'shape' factor" in fallback.label and fallback.key == "ica"
+    assert all(row_for_data(row, SyntheticSquares()) == row for row in FIG6_ROWS if row.key != "ica")
 
 
 def test_ica_shape_pairs_are_scored_one_by_one_and_averaged():

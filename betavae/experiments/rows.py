@@ -9,7 +9,7 @@ never recomputed for the same settings.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
@@ -88,7 +88,7 @@ def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
 def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]:
     """Train what must be trained (one sweep), then evaluate every model of every selected row."""
     budget = ctx.budget
-    rows = select_rows(ctx.rows)
+    rows = tuple(row_for_data(row, data) for row in select_rows(ctx.rows))
     specs = [RunSpec(f"{row.key}-seed{seed}", beta_vae_config(budget, ctx.dataset, seed=seed, beta=row.beta,
                                                             model_type=row.model_type, device=ctx.device,
                                                             data_path=ctx.data_path))
@@ -113,6 +113,14 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
                                                           progress=ctx.progress))
         results.append(result)
     return results
+
+
+def row_for_data(row: Row, data: GroundTruthData) -> Row:
+    """The row as it can be computed on ``data``: the shape-pair ICA protocol needs a 'shape' factor; on data
+    without one (a user's or a synthetic set) the row falls back to one ICA on all images, and says so."""
+    if row.fitted == "ica-pairs" and "shape" not in data.factor_names:
+        return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica")
+    return row
 
 
 def _fitted(name: str, data: GroundTruthData, seed: int) -> Callable:
