@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from betavae.errors import BetaVAEError
+from betavae.errors import BetaVAEError, StoppedByUser
 
 # CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
 TRAIN_FLAGS = {
@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except StoppedByUser as error:  # a clean stop, not bad input: the shell's Ctrl-C status
+        print(f"stopped: {error}", file=sys.stderr)
+        return 130
     except BetaVAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -142,29 +142,51 @@ def evaluate_representation(representation: Representation | Sequence[Representa
 
 
 def average_evaluations(parts: list[dict]) -> dict:
-    """Several models' evaluations as one: every score averaged over the models, per classifier seed."""
-    def mean(values):
-        return float(np.mean(values))
-
-    result = {**parts[0], "representation": "+".join(part["representation"] for part in parts),
-              "representation_info": {"averaged_over": [part["representation_info"] for part in parts]},
-              "timing": {key: sum(part["timing"][key] for part in parts) for key in parts[0]["timing"]}}
-    scores = [mean(column) for column in zip(*(part["metric"]["scores"] for part in parts))]
-    result["metric"] = {**parts[0]["metric"], "scores": scores, "mean": mean(scores), "std": float(np.std(scores)),
-                        "per_model_scores": [part["metric"]["scores"] for part in parts],
-                        "per_factor_accuracy": {name: mean([part["metric"]["per_factor_accuracy"][name] or 0.0
-                                                            for part in parts])
-                                                for name in parts[0]["metric"]["per_factor_accuracy"]},
-                        "confusion": np.sum([part["metric"]["confusion"] for part in parts], axis=0).tolist()}
-    if "dlib" in parts[0]:
-        result["dlib"] = {**parts[0]["dlib"], "score": mean([part["dlib"]["score"] for part in parts]),
-                          "per_model_scores": [part["dlib"]["score"] for part in parts]}
-    if "table2" in parts[0]:
-        per_factor = {name: mean([part["table2"]["per_factor"][name] for part in parts])
-                      for name in parts[0]["table2"]["per_factor"]}
-        result["table2"] = {**parts[0]["table2"], "per_factor": per_factor, "mean": mean(list(per_factor.values())),
-                            "per_model_mean": [part["table2"]["mean"] for part in parts]}
+    """Several models' evaluations as one: scores averaged over the models per classifier seed, confusions and
+    times summed, a fit counted converged only if every model's did; each model's own score kept beside."""
+    if not parts:
+        raise BetaVAEError("no evaluations to average")
+    first = parts[0]
+    result = {"representation": "+".join(part["representation"] for part in parts), "data": first["data"],
+              "settings": first["settings"], "settings_key": first["settings_key"]}
+    for section in ("metric", "dlib", "table2"):
+        if section in first:
+            result[section] = _combine([part[section] for part in parts])
+    result["metric"]["std"] = float(np.std(result["metric"]["scores"]))
+    result["metric"]["per_model_scores"] = [part["metric"]["scores"] for part in parts]
+    if "dlib" in result:
+        result["dlib"]["per_model_scores"] = [part["dlib"]["score"] for part in parts]
+    if "table2" in result:
+        result["table2"]["per_model_mean"] = [part["table2"]["mean"] for part in parts]
+    result["representation_info"] = {"averaged_over": [part["representation_info"] for part in parts]}
+    result["timing"] = {key: sum(part["timing"][key] for part in parts) for key in first["timing"]}
     return result
+
+
+_KEPT_FROM_FIRST = ("settings", "chance", "scored_factors")  # the same for every model
+_COMBINE_RULES = ("confusion", "converged", "epochs", "iterations", "classify_s") + _KEPT_FROM_FIRST
+
+
+def _combine(values: list, key: str | None = None):
+    """One field of several models' results as one (dicts and lists field by field; see average_evaluations)."""
+    first = values[0]
+    if key in _KEPT_FROM_FIRST or isinstance(first, str):
+        return first
+    if key == "confusion":
+        return np.sum(values, axis=0).tolist()
+    if isinstance(first, dict):  # keys are fields, or factor names that inherit their field's rule
+        return {name: _combine([value[name] for value in values], name if name in _COMBINE_RULES else key)
+                for name in first}
+    if isinstance(first, (list, tuple)):
+        return [_combine(list(column), key) for column in zip(*values)]
+    if key == "converged":
+        return all(values)
+    if key in ("epochs", "iterations"):
+        return max(values)
+    if key == "classify_s":
+        return float(sum(values))
+    numbers = [value for value in values if value is not None]  # None: a class never drawn as a test label
+    return float(np.mean(numbers)) if numbers else None
 
 
 def _points_rng(settings: EvalSettings, stream: int) -> np.random.Generator:
@@ -289,13 +311,13 @@ def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, devi
 
 def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: EvalSettings, device: str = "auto",
                         progress: bool = True) -> dict:
-    """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the step and state it was scored at."""
+    """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the checkpoint step it was scored at."""
     from betavae.baselines.registry import load_run_representation
     from betavae.runs import RunDir
     from betavae.train import resolve_device
 
     run = RunDir(run_dir)
-    status = run.status()
-    subject = {"step": status.get("step"), "state": status.get("state")}
+    status = run.status()  # the step of the checkpoint that is scored: a diverged run keeps its last good one
+    subject = {"step": status.get("last_good_checkpoint_step", status.get("step"))}
     return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
                            run.eval_path, progress=progress, subject=subject)

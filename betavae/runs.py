@@ -7,6 +7,7 @@ protocol reads it, so a diverged model is counted in the open rather than silent
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,23 @@ class RunDir:
     def state(self) -> str | None:
         return self.status().get("state")
 
+    def log(self) -> list[dict[str, Any]]:
+        """The records of log.jsonl, oldest first (a line cut short by a kill is skipped)."""
+        if not self.log_path.exists():
+            return []
+        records = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def finished(self, steps: int) -> bool:
+        """Whether this run finished at least ``steps`` steps (status.json is written after the last checkpoint)."""
+        status = self.status()
+        return status.get("state") == FINISHED and int(status.get("step") or 0) >= steps
+
     def set_status(self, state: str, **info: Any) -> None:
         atomic_write_json(self.status_path, {"state": state, **info})
 
@@ -52,7 +70,7 @@ class RunDir:
 
     def check_same_run(self, config: RunConfig) -> None:
         """Refuse a resolved ``config`` that differs from the saved one in anything but length or device."""
-        if _identity(self.config()) != _identity(config):
+        if not same_run(self.config(), config):
             raise BetaVAEError(f"{self.path} holds a different run (config differs); choose another --out, "
                                "or delete that directory yourself")
 
@@ -67,6 +85,11 @@ class RunDir:
         except Exception as exc:  # torch raises many types for a damaged file
             raise BetaVAEError(f"checkpoint {self.checkpoint_path} is unreadable ({type(exc).__name__}); "
                                "delete it and retrain, or restore it from a backup") from None
+
+
+def same_run(first: RunConfig, second: RunConfig) -> bool:
+    """Whether two resolved configs describe the same run (they may differ in length, device, TensorBoard)."""
+    return _identity(first) == _identity(second)
 
 
 def _identity(config: RunConfig) -> dict:

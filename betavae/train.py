@@ -20,7 +20,7 @@ from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
 from betavae.models.registry import NonFiniteLoss, build_task, prepare_config
-from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir
+from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, same_run
 
 
 @dataclass
@@ -63,7 +63,9 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     batches = torch.Generator().manual_seed(config.train.seed)  # which images form each batch
     noise = torch.Generator(device=device).manual_seed(config.train.seed + 1)  # reparameterisation noise
     if start_step > 0:
-        _restore(run, task, batches, noise, device)
+        _restore(run, config, task, batches, noise, device)
+        if run.config().train.steps != config.train.steps:  # extending a run, now that it has resumed
+            atomic_write_json(run.config_path, {**read_json(run.config_path), "train": config.to_dict()["train"]})
     else:
         atomic_write_json(run.config_path, config.to_dict())
         atomic_write_json(run.provenance_path, {**provenance(), "data": data.describe()})
@@ -71,6 +73,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     store = data.image_store(device)
     if start_step == 0:  # so that even an early divergence leaves a good checkpoint behind
         _checkpoint(run, config, task, batches, noise, 0)
+    saved_step = start_step
     writer = writer_class(str(run.path / "tensorboard")) if writer_class else None
 
     steps, batch_size = config.train.steps, config.train.batch_size
@@ -106,12 +109,14 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
                 sums, logged_steps, interval_start = {}, 0, time.perf_counter()
             if step % config.train.checkpoint_every == 0 or step == last_step:
                 _checkpoint(run, config, task, batches, noise, step)
+                saved_step = step
             bar.update(1)
     bar.close()
     if writer is not None:
         writer.close()
     if step < last_step:  # a Ctrl-C ended the loop early
-        _checkpoint(run, config, task, batches, noise, step)
+        if saved_step != step:
+            _checkpoint(run, config, task, batches, noise, step)
         run.set_status(INTERRUPTED, step=step, steps=steps)
         raise StoppedByUser(f"interrupted at step {step}; checkpoint saved — continue with --resume")
     state = FINISHED if step >= steps else INTERRUPTED
@@ -125,12 +130,10 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
         if resume:
             raise BetaVAEError(f"nothing to resume in {run.path} (no config.json); drop --resume to start a run")
         return 0
-    saved = run.config()
     run.check_same_run(config)
-    state = run.state
-    if state == FINISHED and saved.train.steps >= config.train.steps:
+    if run.finished(config.train.steps):
         return None
-    if state == DIVERGED:
+    if run.state == DIVERGED:
         raise BetaVAEError(f"{run.path} diverged ({run.status().get('loss')} at step {run.status().get('step')}); "
                            "start a new run with another --out (e.g. a lower lr or β)")
     if not resume:
@@ -138,8 +141,6 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
                            "or choose another --out")
     if not run.checkpoint_path.exists():
         return 0
-    if saved.train.steps != config.train.steps:  # extending a run: record the new length
-        atomic_write_json(run.config_path, {**read_json(run.config_path), "train": config.to_dict()["train"]})
     return _ckpt_step(run)
 
 
@@ -197,8 +198,12 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         _draw_gan_samples(task.model, run, step)
 
 
-def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device) -> None:
+def _restore(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
+             device: torch.device) -> None:
     state = run.load_checkpoint(device)
+    if "config" in state and not same_run(RunConfig.from_dict(state["config"]), config):
+        raise BetaVAEError(f"{run.checkpoint_path} belongs to another run (its config differs from "
+                           f"{run.config_path.name}); put that run's checkpoint back, or train into a new --out")
     saved_device = state.get("device", device.type)
     if saved_device != device.type:
         raise BetaVAEError(f"{run.path} was trained on {saved_device}; resume it with --device {saved_device} "

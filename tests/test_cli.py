@@ -177,3 +177,15 @@ def test_image_folder_errors(tmp_path, capsys):
                           (["--from", str(tmp_path / "empty")], "is empty"), ([], "needs --from")]:
         code, _, err = _run(capsys, "data", "folder", "--out", str(tmp_path / "out"), "--quiet", *argv)
         assert code == 2 and message in err, err
+
+
+def test_a_clean_stop_exits_like_ctrl_c_not_like_bad_input(tmp_path, capsys, monkeypatch):
+    import betavae.train
+    from betavae.errors import StoppedByUser
+
+    def stopped(*args, **kwargs):
+        raise StoppedByUser("interrupted at step 7; checkpoint saved — continue with --resume")
+
+    monkeypatch.setattr(betavae.train, "train", stopped)
+    code, _, err = _run(capsys, "train", "--dataset", "synthetic-squares", "--out", str(tmp_path / "run"), "--quiet")
+    assert code == 130 and err == "stopped: interrupted at step 7; checkpoint saved — continue with --resume\n"

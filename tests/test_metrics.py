@@ -339,6 +339,8 @@ def test_protocol_every_model_diverged_keeps_the_models_by_classifier_seeds_shap
     assert result["mean"] is None and result["mean_all_finite"] is None and "diverged" in result["note"]
     with pytest.raises(BetaVAEError, match="num_classifier_seeds"):
         seed_protocol([None], num_classifier_seeds=0)
+    with pytest.raises(BetaVAEError, match="one list of scores per model"):
+        seed_protocol([0.5, 0.6], num_classifier_seeds=3)
 
 
 def test_protocol_paper_shape_ten_models_by_three_classifier_seeds():

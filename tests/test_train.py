@@ -102,6 +102,24 @@ def test_checkpoint_records_config_and_refuses_resume_on_another_device(tmp_path
         train(tiny_config(steps=20), tmp_path / "run", resume=True, progress=False)
 
 
+def test_a_failed_extension_leaves_the_finished_run_as_it_was(tmp_path, tiny_config):
+    train(tiny_config(steps=10), tmp_path / "run", progress=False)
+    run = RunDir(tmp_path / "run")
+    run.save_checkpoint({**run.load_checkpoint(), "device": "cuda"})  # as if trained on a GPU machine
+    with pytest.raises(BetaVAEError, match="trained on cuda"):
+        train(tiny_config(steps=20), tmp_path / "run", resume=True, progress=False)
+    # the longer length was not recorded, so the run is not mistaken for a finished 20-step one
+    assert run.config().train.steps == 10 and run.finished(10) and not run.finished(20)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, tiny_config):
+    train(tiny_config(steps=20, seed=1), tmp_path / "other", progress=False, stop_after=5)
+    train(tiny_config(steps=20), tmp_path / "run", progress=False, stop_after=5)
+    RunDir(tmp_path / "run").save_checkpoint(RunDir(tmp_path / "other").load_checkpoint())
+    with pytest.raises(BetaVAEError, match="belongs to another run"):
+        train(tiny_config(steps=20), tmp_path / "run", resume=True, progress=False)
+
+
 def test_tensorboard_missing_is_reported_before_the_run_directory_is_touched(tmp_path, tiny_config, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
     with pytest.raises(BetaVAEError, match="pip install tensorboard"):

@@ -71,6 +71,12 @@ def ica(data: ImageDataset, seed: int, fit_size: int = FIT_SIZE, n_components: i
     return PixelICA(n_components, seed=seed, max_iter=max_iter).fit(fit_sample(data, fit_size, seed))
 
 
+def has_shape_pairs(data: ImageDataset) -> bool:
+    """Whether App. A.3's ICA protocol applies: a ground-truth 'shape' factor with at least two shapes."""
+    return (isinstance(data, GroundTruthData) and "shape" in data.factor_names
+            and data.factor_sizes[data.factor_names.index("shape")] >= 2)
+
+
 def ica_on_shape_pairs(data: GroundTruthData, seed: int = 0, fit_size: int = FIT_SIZE,
                        n_components: int = N_COMPONENTS, max_iter: int = 1000) -> list[PixelICA]:
     """App. A.3, the paper's protocol: one ICA per pair of object shapes, each fitted on images of those two only.
@@ -78,8 +84,9 @@ def ica_on_shape_pairs(data: GroundTruthData, seed: int = 0, fit_size: int = FIT
     The metric is then averaged over the returned models (three for dSprites), each scored on the whole
     dataset (all shapes: shape is never a metric label, and one set of points serves every model).
     """
-    if not isinstance(data, GroundTruthData) or "shape" not in data.factor_names:
-        raise BetaVAEError(f"the shape-pair ICA protocol needs a ground-truth dataset with a 'shape' factor; "
+    if not has_shape_pairs(data):
+        raise BetaVAEError(f"the shape-pair ICA protocol needs a ground-truth dataset with a 'shape' factor of "
+                           f">= 2 shapes (else use the representation 'ica'); "
                            f"{data.name} has factors {list(getattr(data, 'factor_names', []))}")
     column = data.factor_names.index("shape")
     shapes = data.factors(np.arange(data.num_images))[:, column]

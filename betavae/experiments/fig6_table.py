@@ -6,7 +6,6 @@ rest, beside the paper's value and the full list of scores.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +21,7 @@ from betavae.experiments.common import ExperimentContext, load_data  # noqa: E40
 from betavae.experiments.rows import RowResult, eval_settings, score_rows  # noqa: E402
 from betavae.experiments.table2 import add_table2  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
+from betavae.runs import RunDir  # noqa: E402
 from betavae.viz.report import Report  # noqa: E402
 
 LARGE_GAP = 5.0  # percentage points: a difference the report explains
@@ -103,11 +103,9 @@ def _training_diagnostics(result: RowResult) -> str:
     records = []
     for evaluation in result.evaluations:
         run_dir = (evaluation or {}).get("representation_info", {}).get("run_dir")
-        log_path = Path(run_dir) / "log.jsonl" if run_dir else None
-        if log_path is not None and log_path.exists():
-            lines = log_path.read_text().splitlines()
-            if lines:
-                records.append(json.loads(lines[-1]))
+        log = RunDir(run_dir).log() if run_dir else []
+        if log:
+            records.append(log[-1])
     if not records or "kl_per_latent" not in records[0]:
         return ""
     active = [sum(kl > ACTIVE_KL for kl in record["kl_per_latent"]) for record in records]

@@ -110,15 +110,18 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
             else:
                 path = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json"
                 result.evaluations.append(evaluate_cached(_fitted(row.fitted, data, seed), data, settings, path,
-                                                          progress=ctx.progress))
+                                                          progress=ctx.progress,
+                                                          subject={"representation": row.fitted, "seed": seed}))
         results.append(result)
     return results
 
 
 def row_for_data(row: Row, data: GroundTruthData) -> Row:
-    """The row as it can be computed on ``data``: the shape-pair ICA protocol needs a 'shape' factor; on data
-    without one (a user's or a synthetic set) the row falls back to one ICA on all images, and says so."""
-    if row.fitted == "ica-pairs" and "shape" not in data.factor_names:
+    """The row as it can be computed on ``data``: the shape-pair ICA protocol needs shapes to pair; on data
+    without them (a user's or a synthetic set) the row falls back to one ICA on all images, and says so."""
+    from betavae.baselines.registry import has_shape_pairs
+
+    if row.fitted == "ica-pairs" and not has_shape_pairs(data):
         return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica")
     return row
 

@@ -72,7 +72,7 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
         run = RunDir(root / spec.name)
         if run.exists():  # e.g. the same --out reused with another dataset or budget: refuse, never mix
             run.check_same_run(resolved(spec.config))
-        if run.exists() and run.state == FINISHED and run.config().train.steps >= spec.config.train.steps:
+        if run.exists() and run.finished(spec.config.train.steps):
             outcomes[spec.name] = RunOutcome(spec.name, run.path, FINISHED)
         else:
             pending.append(spec)

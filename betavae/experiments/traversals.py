@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +26,7 @@ SEED_IMAGES = 3
 
 def draw_kl_over_training(run_dir: Path, path: Path) -> Path:
     """KL of every latent unit against the training step, from the run's log.jsonl."""
-    records = [json.loads(line) for line in RunDir(run_dir).log_path.read_text().splitlines() if line.strip()]
+    records = RunDir(run_dir).log()
     steps = [record["step"] for record in records]
     per_latent = np.array([record["kl_per_latent"] for record in records])
     figure, axis = plt.subplots(figsize=(6, 3.2))

@@ -76,6 +76,9 @@ def _flatten(scores: Sequence, width: int | None) -> tuple[list[Score], list[int
         raise BetaVAEError(f"num_classifier_seeds must be at least 1, got {width}")
     flat: list[Score] = []
     for row in rows:
+        if row is not None and not hasattr(row, "__len__"):
+            raise BetaVAEError("with num_classifier_seeds, give one list of scores per model (None for a "
+                               f"diverged model), not a flat list: got {row!r}")
         if row is not None and len(row) != width:
             raise BetaVAEError(f"every model needs the same number of classifier seeds ({width}); give a "
                                "diverged classifier run as None instead of leaving it out")

@@ -97,15 +97,16 @@ class Report:
 def trained_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """One row per run directory under ``runs_dir``: what was trained, how, how far, at which commit."""
     from betavae.io import read_json
+    from betavae.runs import RunDir
 
     rows = []
     for config_path in sorted(runs_dir.glob("*/config.json")):
-        run_dir = config_path.parent
-        config = read_json(config_path)
-        status = read_json(run_dir / "status.json") if (run_dir / "status.json").exists() else {}
-        origin = read_json(run_dir / "provenance.json") if (run_dir / "provenance.json").exists() else {}
+        run = RunDir(config_path.parent)
+        config = read_json(run.config_path)
+        status = run.status()
+        origin = read_json(run.provenance_path) if run.provenance_path.exists() else {}
         model, objective, optim, train = config["model"], config["objective"], config["optim"], config["train"]
-        rows.append({"run": run_dir.name, "model": config["model_type"], "arch": model["arch"],
+        rows.append({"run": run.path.name, "model": config["model_type"], "arch": model["arch"],
                      "latents": model["latents"], "decoder": model["likelihood"], "β": objective["beta"],
                      "optimiser": f"{optim['name']} {optim['lr']:g}" if optim["name"] else "–",
                      "batch": train["batch_size"], "steps": f"{status.get('step', '?')}/{train['steps']}",
