@@ -96,8 +96,9 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise
     except (KeyboardInterrupt, StoppedByUser):
-        raise StoppedByUser(f"sweep stopped: {len(outcomes)} of {len(specs)} runs finished and kept, the others "
-                            "checkpointed; run the same command again to continue") from None
+        diverged = sum(outcome.state == DIVERGED for outcome in outcomes.values())
+        raise StoppedByUser(f"sweep stopped: {len(outcomes)} of {len(specs)} runs done and kept ({diverged} of them "
+                            "diverged), the others checkpointed; run the same command again to continue") from None
     finally:
         bar.close()
     return [outcomes[name] for name in names]
