@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("run_dir", nargs="?", help="a trained run (writes RUN_DIR/eval.json)")
     target.add_argument("--representation", help="ground-truth | constant | raw-pixels | pca | pca-raw | ica | "
-                                                 "untrained-vae")
+                                                 "ica-pairs (App. A.3) | untrained-vae")
     evaluate.add_argument("--seed", type=int, default=0, help="fit/initialisation seed of --representation")
     evaluate.add_argument("--dataset", default="dsprites", help="with --representation: the ground-truth data")
     evaluate.add_argument("--data", help="with --representation and dsprites: the official .npz")
