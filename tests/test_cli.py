@@ -189,3 +189,12 @@ def test_a_clean_stop_exits_like_ctrl_c_not_like_bad_input(tmp_path, capsys, mon
     monkeypatch.setattr(betavae.train, "train", stopped)
     code, _, err = _run(capsys, "train", "--dataset", "synthetic-squares", "--out", str(tmp_path / "run"), "--quiet")
     assert code == 130 and err == "stopped: interrupted at step 7; checkpoint saved — continue with --resume\n"
+
+
+def test_evaluate_help_names_every_representation(capsys):
+    from betavae.baselines.registry import REPRESENTATION_NAMES
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in REPRESENTATION_NAMES)
