@@ -215,22 +215,14 @@ def _restore(run: RunDir, config: RunConfig, task, batches: torch.Generator, noi
     noise.set_state(state["rng"]["noise"].cpu())
     torch.set_rng_state(state["rng"]["torch"].cpu())
     np.random.set_state(state["rng"]["numpy"])
-    _truncate_log(run.log_path, int(state["step"]))
+    _truncate_log(run, int(state["step"]))
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def _truncate_log(run: RunDir, step: int) -> None:
     """Drop log lines written after the checkpoint we resume from (a killed run may have logged past it)."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (json.JSONDecodeError, KeyError):
-            continue  # a line cut short by a kill
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    if run.log_path.exists():
+        kept = [record for record in run.log() if record.get("step", step + 1) <= step]
+        atomic_write_text(run.log_path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def _draw_gan_samples(model: torch.nn.Module, run: RunDir, step: int) -> None:

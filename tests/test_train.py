@@ -12,7 +12,7 @@ from betavae.train import train
 
 
 def _log(run_dir):
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    return RunDir(run_dir).log()
 
 
 def test_loss_decreases_on_a_small_set(tmp_path, tiny_config):
