@@ -1,0 +1,58 @@
+"""The metric contract: the paper's metric, its dlib variant and Table 2 keep their numbers through the refactor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from betavae.data.synthetic import SyntheticSquares
+from betavae.evaluate import EvalSettings, evaluate_representation
+from betavae.representations import FunctionRepresentation
+
+DATA = SyntheticSquares()  # 3 x 8 x 8 = 192 images of 16 x 16
+
+
+def projection(seed: int) -> FunctionRepresentation:
+    """A fixed random non-linear read-out of the pixels: partly informative, deterministic, no torch."""
+    weight = np.random.default_rng(seed).normal(size=(256, 6))
+    return FunctionRepresentation(f"projection-{seed}", lambda images: np.tanh(images.reshape(len(images), -1)
+                                                                                / 255.0 @ weight))
+
+
+def numbers(result: dict) -> dict:
+    metric, dlib, table2 = result["metric"], result.get("dlib"), result["table2"]
+    return {"metric": metric["scores"], "train_loss": metric["train_loss"], "epochs": metric["epochs"],
+            "converged": metric["converged"], "dlib": dlib and [dlib["score"], dlib["train_accuracy"]],
+            "table2": table2["per_factor_scores"]}
+
+
+# Computed by the code before the Metric contract (commit 18047a0) on CPU; the refactor must not move them.
+# Accuracies are exact fractions of the test points; the training loss is compared to float32 precision.
+PINNED = [
+    ({"metric": [0.42, 0.425], "train_loss": [1.0239768028259277, 1.0346206426620483], "epochs": [75, 63],
+      "converged": [True, True], "dlib": [0.5, 0.53],
+      "table2": {"size": [0.4666666666666667, 0.45], "pos_x": [0.26666666666666666, 0.25],
+                 "pos_y": [0.4166666666666667, 0.3]}}),
+    ({"metric": [0.28], "train_loss": [1.083791971206665], "epochs": [40], "converged": [False], "dlib": None,
+      "table2": {"size": [0.32], "pos_x": [0.24], "pos_y": [0.22]}}),
+    ({"metric": [0.44166666666666665, 0.44166666666666665], "train_loss": [1.0320765972137451, 1.026593565940857],
+      "epochs": [30, 30], "converged": [False, False], "dlib": [0.375, 0.575],
+      "table2": {"size": [0.4666666666666667, 0.38333333333333336], "pos_x": [0.25, 0.18333333333333335],
+                 "pos_y": [0.15833333333333333, 0.18333333333333335]}}),
+]
+
+
+def test_paper_metric_dlib_and_table2_numbers_are_pinned():
+    cases = [
+        (projection(0), EvalSettings(L=4, num_train=300, num_test=200, classifier_seeds=(0, 1), table2_train=120,
+                                     table2_test=60)),  # default classifier: converges
+        (projection(1), EvalSettings(L=2, num_train=200, num_test=100, classifier_seeds=(3,), sample_seed=5,
+                                     table2_train=100, table2_test=50, max_epochs=40, standardize=False,
+                                     classifier_batch_size=None, dlib=False)),
+        ([projection(2), projection(3)], EvalSettings(L=4, num_train=100, num_test=60, classifier_seeds=(0, 1),
+                                                      table2_train=100, table2_test=60, max_epochs=30)),  # App. A.3
+    ]
+    for (representation, settings), expected in zip(cases, PINNED):
+        got = numbers(evaluate_representation(representation, DATA, settings, progress=False))
+        assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
+        assert {**got, "train_loss": None} == {**expected, "train_loss": None}
