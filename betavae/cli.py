@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from betavae.errors import BetaVAEError, StoppedByUser
+from betavae.metrics.registry import METRICS, PAPER_METRICS
 
 # CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
 TRAIN_FLAGS = {
@@ -85,28 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--units-per-factor", type=int, help="dcign: latent units per factor (default M // K)")
     train.add_argument("--invariance", type=float, help="dcign: pull of clamped units to the batch mean (default 1)")
 
-    evaluate = commands.add_parser("evaluate", help="disentanglement metric, dlib variant and Table 2")
+    evaluate = commands.add_parser(
+        "evaluate", help="disentanglement metrics: the paper's, its dlib variant, Table 2 and later ones",
+        description="Score a trained run or a baseline representation on its ground-truth dataset. Metrics: "
+                    + "; ".join(f"{name}: {metric.title}" for name, metric in METRICS.items()) + ".")
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("run_dir", nargs="?", help="a trained run (writes RUN_DIR/eval.json)")
     target.add_argument("--representation", help="ground-truth | constant | raw-pixels | pca | pca-raw | ica | "
                                                  "ica-pairs (App. A.3) | untrained-vae")
+    evaluate.add_argument("--metrics", default=",".join(PAPER_METRICS),
+                          help=f"all, or names separated by commas, from: {', '.join(METRICS)} "
+                               f"(default {','.join(PAPER_METRICS)})")
     evaluate.add_argument("--seed", type=int, default=0, help="fit/initialisation seed of --representation")
     evaluate.add_argument("--dataset", default="dsprites", help="with --representation: the ground-truth data")
     evaluate.add_argument("--data", help="with --representation and dsprites: the official .npz")
-    evaluate.add_argument("--pairs", type=int, default=64, help="L, pairs per metric point (default 64)")
-    evaluate.add_argument("--train-points", type=int, default=10_000, help="metric training points (10000)")
-    evaluate.add_argument("--test-points", type=int, default=5_000, help="metric test points (5000)")
     evaluate.add_argument("--classifier-seeds", type=int, default=3, help="classifier seeds 0..K-1 (default 3)")
-    evaluate.add_argument("--table2-train", type=int, default=10_000, help="Table 2 training images (10000)")
-    evaluate.add_argument("--table2-test", type=int, default=5_000, help="Table 2 test images (5000)")
     evaluate.add_argument("--sample-seed", type=int, default=0, help="seed of the points and images scored (0)")
+    evaluate.add_argument("--pairs", type=int, help="beta-vae and beta-vae-dlib: L, pairs per point (64)")
+    evaluate.add_argument("--train-points", type=int, help="beta-vae and beta-vae-dlib: training points (10000)")
+    evaluate.add_argument("--test-points", type=int, help="beta-vae and beta-vae-dlib: test points (5000)")
+    evaluate.add_argument("--table2-train", type=int, help="table2: training images (10000)")
+    evaluate.add_argument("--table2-test", type=int, help="table2: test images (5000)")
     evaluate.add_argument("--no-standardize", action="store_true",
-                          help="feed the classifier raw z_diff features instead of standardised ones")
-    evaluate.add_argument("--no-dlib", action="store_true", help="skip the disentanglement_lib variant")
-    evaluate.add_argument("--no-table2", action="store_true", help="skip Table 2 (factor classification)")
-    evaluate.add_argument("--json", help="also write the result to this JSON file")
+                          help="beta-vae and table2: feed the classifier raw features instead of standardised ones")
+    evaluate.add_argument("--no-dlib", action="store_true", help="leave beta-vae-dlib out of --metrics")
+    evaluate.add_argument("--no-table2", action="store_true", help="leave table2 out of --metrics")
+    evaluate.add_argument("--json", help="also write the evaluation here, in RUN/eval.json's layout "
+                                         "({version, metrics: {key: entry}}); - for stdout (the table then goes "
+                                         "to stderr)")
     evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, metric in METRICS.items():
+        add_setting_flags(evaluate.add_argument_group(f"{name}: {metric.title}"), name, metric.settings_type)
 
     traverse = commands.add_parser("traverse", help="draw reconstructions, samples, traversals of a run")
     traverse.add_argument("run_dir", help="a run directory made by `betavae train`")
@@ -125,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--rows", help="fig6-table/table2: only these rows, e.g. pca,vae,beta-vae-b4 "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
                                           "beta-vae-b4)")
+    reproduce.add_argument("--metrics", help="fig6-table: also score every row with later metrics, all | "
+                                             f"{','.join(name for name in METRICS if name not in PAPER_METRICS)} "
+                                             "(one more table in the report)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
@@ -132,6 +146,46 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     demo.add_argument("--device", default="auto")
     return parser
+
+
+def add_setting_flags(group: argparse._ArgumentGroup, metric: str, settings_type: type) -> None:
+    """One flag per field of a metric's settings dataclass: ``num_bins`` of mig → ``--mig-num-bins``."""
+    from betavae.metrics.base import flag_name, setting_fields
+
+    for setting in setting_fields(settings_type):
+        flag, dest = flag_name(metric, setting.path), f"setting:{metric}:{setting.path}"
+        text = f"{setting.help} (default {setting.default})".replace("%", "%%")
+        if setting.type is bool:
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=text)
+        else:
+            group.add_argument(flag, dest=dest, type=setting_parser(setting.type), default=argparse.SUPPRESS,
+                               metavar=setting.path.split(".")[-1].upper(), help=text)
+
+
+def setting_parser(kind):
+    """A function text → value for a settings annotation (int, float, str, a tuple of str; ``X | None``: "none")."""
+    import types
+    import typing
+
+    args = typing.get_args(kind)
+    optional = isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union
+    base = next(arg for arg in args if arg is not type(None)) if optional else kind
+    if typing.get_origin(base) is tuple:
+        convert = lambda text: tuple(part.strip() for part in text.split(",") if part.strip())  # noqa: E731
+    else:
+        convert = base
+
+    def parse(text: str):
+        if optional and text.lower() == "none":
+            return None
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {getattr(base, '__name__', base)}") from None
+
+    parse.__name__ = getattr(base, "__name__", "value")
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,15 +268,45 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from betavae.evaluate import EvalSettings, evaluate_representation, evaluate_run, format_table
-    from betavae.io import atomic_write_json
+# Flags from before per-metric settings, kept as printed in the README: flag → (field, metrics it sets).
+EVALUATE_SHORTHANDS = {
+    "pairs": ("L", ("beta-vae", "beta-vae-dlib")), "train_points": ("num_train", ("beta-vae", "beta-vae-dlib")),
+    "test_points": ("num_test", ("beta-vae", "beta-vae-dlib")), "table2_train": ("num_train", ("table2",)),
+    "table2_test": ("num_test", ("table2",)), "no_standardize": ("classifier.standardize", ("beta-vae", "table2")),
+}
 
-    settings = EvalSettings(L=args.pairs, num_train=args.train_points, num_test=args.test_points,
-                            classifier_seeds=tuple(range(args.classifier_seeds)) if args.classifier_seeds > 0
-                            else (), dlib=not args.no_dlib, table2=not args.no_table2,
-                            sample_seed=args.sample_seed, standardize=not args.no_standardize,
-                            table2_train=args.table2_train, table2_test=args.table2_test)
+
+def evaluate_settings(args: argparse.Namespace):
+    """EvalSettings from `betavae evaluate`'s flags: --metrics, the per-metric flags, then the shorthands."""
+    from betavae.evaluate import EvalSettings
+    from betavae.metrics.base import flag_name
+    from betavae.metrics.registry import metric_names
+
+    names = [name for name in metric_names(args.metrics)
+             if not (args.no_dlib and name == "beta-vae-dlib" or args.no_table2 and name == "table2")]
+    changes: dict[str, dict] = {}
+    for dest, value in vars(args).items():
+        if dest.startswith("setting:"):
+            _, metric, path = dest.split(":")
+            if metric not in names:
+                raise BetaVAEError(f"{flag_name(metric, path)} sets {metric}, which is not scored; add it to --metrics")
+            changes.setdefault(metric, {})[path] = value
+    for flag, (path, metrics) in EVALUATE_SHORTHANDS.items():
+        value = getattr(args, flag)
+        if value not in (None, False):
+            for metric in metrics:
+                if metric in names:
+                    changes.setdefault(metric, {}).setdefault(path, False if flag == "no_standardize" else value)
+    if args.classifier_seeds < 1:
+        raise BetaVAEError(f"--classifier-seeds must be >= 1, got {args.classifier_seeds}")
+    return EvalSettings.of(names, changes=changes, classifier_seeds=tuple(range(args.classifier_seeds)),
+                           sample_seed=args.sample_seed)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from betavae.evaluate import evaluate_representation, evaluate_run, evaluation_file, format_table, save_evaluation
+
+    settings = evaluate_settings(args)
     if args.run_dir:
         result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet)
     else:
@@ -232,9 +316,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
         data = load_dataset(args.dataset, args.data, progress=not args.quiet)
         representation = make_representation(args.representation, data, args.seed)
         result = evaluate_representation(representation, data, settings, progress=not args.quiet)
+    if args.json == "-":  # the evaluation for a script on stdout, the table for the person on stderr
+        print(format_table(result), file=sys.stderr)
+        print(json.dumps(evaluation_file(result), indent=1))
+        return 0
     print(format_table(result))
     if args.json:
-        atomic_write_json(args.json, result)
+        save_evaluation(result, args.json)
         print(f"written: {args.json}")
     return 0
 
@@ -252,7 +340,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
                        data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
-                       rows=args.rows)
+                       rows=args.rows, metrics=args.metrics)
     print(f"report: {report}")
     return 0
 

@@ -1,26 +1,31 @@
-"""Evaluate one representation on one ground-truth dataset: the paper's metric, its dlib variant and Table 2.
+"""Evaluate one representation on one ground-truth dataset with any of the registered metrics (metrics/registry.py).
 
 Seeds (all explicit numpy/torch generators, nothing global):
 
-* ``sample_seed`` draws *what is scored*: the metric's points from ``default_rng([sample_seed, 0])``,
-  the dlib variant's from ``default_rng([sample_seed, 1])`` and Table 2's images from
-  ``default_rng([sample_seed, 2])``; each classifier seed (a replicate) gets its own points, drawn one
-  seed after the other from that generator;
-* each of ``classifier_seeds`` also drives *how the classifier is fitted*: its initial weights and
-  minibatch order (paper metric and Table 2); the dlib variant is fitted once, on one draw, with
-  ``classifier_seeds[0]`` as scikit-learn's ``random_state`` (which lbfgs does not use).
+* ``sample_seed`` draws *what is scored*: each metric's points come from its own stream,
+  ``default_rng([sample_seed, metric.stream])`` (the paper's metric 0, its dlib variant 1, Table 2 2, ...), so
+  adding or dropping a metric never moves another's numbers; the paper's metric and Table 2 draw their own points
+  for each classifier seed (a replicate), one seed after the other;
+* ``classifier_seeds`` drive *how classifiers are fitted*: the paper's metric and Table 2 fit one per seed (initial
+  weights, minibatch order); the metrics with one fit (dlib variant, DCI, SAP) use the first as ``random_state``.
 
-Everything reads codes from one :class:`CodeCache`, so a whole evaluation encodes each image at most once.
+Every metric reads codes from one :class:`CodeCache`, so a whole evaluation encodes each image at most once.
+Each metric's result is one *entry*, keyed by what decides its numbers (:func:`metric_key`: its settings, the
+seeds it uses, the data, the scored checkpoint). An evaluation file (a run's ``eval.json``, or ``--json``)
+holds entries under those keys: ``{"version": 3, "metrics": {key: entry}}``, every entry self-describing
+(``metric``, ``representation``, ``data``, ``subject``, ``settings``, ``result``, ``seconds``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,273 +33,242 @@ import torch
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write_json
-from betavae.metrics.factor_classification import factor_classification
-from betavae.metrics.higgins import beta_vae_metric, beta_vae_metric_dlib, factor_ids
-from betavae.metrics.linear import ClassifierSettings
+from betavae.metrics.base import SettingError, Shared, flag_name, settings_from_dict, with_values
+from betavae.metrics.registry import METRICS, PAPER_METRICS, get_metric, metric_for_settings, metric_names
 from betavae.representations import CodeCache, Representation
 
-# Bump when a change to the metrics changes their numbers: old keys stop matching.
+# Bump when a change to the shared machinery changes numbers (a metric's own change bumps its ``version``).
 # 2: points drawn per classifier seed; the ground-truth row one-hot coded.
 EVAL_VERSION = 2
-_NOT_IN_KEY = ("device", "encode_batch_size")  # where and how fast, not what is computed
+FILE_VERSION = 3  # the evaluation file's layout: {"version": 3, "metrics": {key: entry}}
 
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Everything that decides an evaluation's numbers (App. A.4 defaults: L = 64, 10k train / 5k test)."""
+    """What every metric shares (seeds, device, encoding batch) and each scored metric's own settings.
 
-    L: int = 64  # pairs averaged per metric point (eq. 5)
-    num_train: int = 10_000  # metric training points (paper and dlib)
-    num_test: int = 5_000  # metric held-out points (paper and dlib)
+    ``metrics`` holds one settings object per metric to compute (e.g. ``BetaVAESettings(L=16)``, ``MIGSettings()``);
+    the default is the paper's metric, its dlib variant and Table 2 at their App. A.4 / A.5 sizes.
+    """
+
+    metrics: tuple = tuple(METRICS[name].settings_type() for name in PAPER_METRICS)
     classifier_seeds: tuple[int, ...] = (0, 1, 2)
     sample_seed: int = 0
-    scored_factors: tuple[str, ...] | None = None  # None: the dataset's default (dSprites: all but shape)
-    dlib: bool = True
-    table2: bool = True
-    table2_train: int = 10_000
-    table2_test: int = 5_000
-    lr: float = 1e-2  # Adagrad (App. A.4)
-    classifier_batch_size: int | None = 64  # None: full batch
-    max_epochs: int = 1000
-    tol: float = 1e-3  # converged: best training NLL improved by < tol over the last `window` epochs
-    window: int = 10
-    standardize: bool = True
-    device: str = "cpu"  # where the classifiers train (the representation chooses its own encoding device)
+    device: str = "cpu"  # where classifiers train (the representation chooses its own encoding device)
     encode_batch_size: int = 2048
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classifier_seeds", tuple(self.classifier_seeds))
-        if isinstance(self.scored_factors, str):
-            object.__setattr__(self, "scored_factors", (self.scored_factors,))
-        elif self.scored_factors is not None:
-            object.__setattr__(self, "scored_factors", tuple(self.scored_factors))
-        for name in ("L", "num_train", "num_test", "table2_train", "table2_test", "encode_batch_size"):
-            if not isinstance(getattr(self, name), (int, np.integer)) or getattr(self, name) < 1:
-                raise BetaVAEError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        names = [metric_for_settings(settings).name for settings in self.metrics]
+        if not names or len(set(names)) != len(names):
+            raise BetaVAEError(f"give each metric's settings once (at least one metric), got {names}")
         if not self.classifier_seeds or len(set(self.classifier_seeds)) != len(self.classifier_seeds):
             raise BetaVAEError(f"classifier_seeds must be one or more distinct integers, got {self.classifier_seeds}")
         seeds = (*self.classifier_seeds, self.sample_seed)
         if any(not isinstance(seed, (int, np.integer)) or seed < 0 for seed in seeds):
             raise BetaVAEError("seeds must be integers >= 0")
-        if self.scored_factors is not None and not self.scored_factors:
-            raise BetaVAEError("scored_factors must name at least one factor (or be None for the dataset default)")
+        if not isinstance(self.encode_batch_size, (int, np.integer)) or self.encode_batch_size < 1:
+            raise BetaVAEError(f"encode_batch_size must be an integer >= 1, got {self.encode_batch_size!r}")
         try:
             torch.device(self.device)
         except RuntimeError:
             raise BetaVAEError(f"device {self.device!r} is not a torch device; use 'cpu' or 'cuda'") from None
-        self.classifier()  # validates lr, batch size, epochs, tol, window
 
-    def classifier(self) -> ClassifierSettings:
-        return ClassifierSettings(lr=self.lr, batch_size=self.classifier_batch_size, max_epochs=self.max_epochs,
-                                  tol=self.tol, window=self.window, standardize=self.standardize, device=self.device)
+    @classmethod
+    def of(cls, metrics: str | Sequence[str] = PAPER_METRICS, smoke: bool = False,
+           changes: dict[str, dict[str, Any]] | None = None, **shared: Any) -> EvalSettings:
+        """Settings for the named metrics (``"all"``, ``"mig,dci"``): their published defaults (``smoke``: their
+        smaller smoke sizes), with ``changes[name][path]`` applied (``{"beta-vae": {"classifier.lr": 0.1}}``).
+        A bad value raises one error naming its flag, ``--NAME-FIELD``."""
+        chosen = metric_names(metrics)
+        unknown = sorted(set(changes or {}) - set(chosen))
+        if unknown:
+            raise BetaVAEError(f"settings given for metric(s) {unknown} that are not scored; add them to --metrics")
+        settings = []
+        for name in chosen:
+            metric = METRICS[name]
+            try:
+                settings.append(with_values(metric.smoke if smoke else metric.settings_type(),
+                                            (changes or {}).get(name, {})))
+            except SettingError as error:
+                raise BetaVAEError(f"{error} ({flag_name(name, error.path)})") from None
+        return cls(metrics=tuple(settings), **shared)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(metric_for_settings(settings).name for settings in self.metrics)
+
+    def get(self, name: str) -> Any:
+        """The settings of metric ``name``."""
+        for settings in self.metrics:
+            if metric_for_settings(settings).name == name:
+                return settings
+        raise BetaVAEError(f"metric {name!r} is not among the scored ones: {', '.join(self.names())}")
+
+    def replace_metric(self, name: str, **changes: Any) -> EvalSettings:
+        """These settings with some fields of metric ``name`` changed (nested by dotted path: ``classifier.lr``)."""
+        return self.select(self.names(), {name: with_values(self.get(name), changes)})
+
+    def select(self, names: Sequence[str], replaced: dict[str, Any] | None = None) -> EvalSettings:
+        """Only the metrics ``names`` (in this order of registry), some of their settings ``replaced``."""
+        replaced = replaced or {}
+        return dataclasses.replace(self, metrics=tuple(replaced.get(name, self.get(name)) for name in names))
+
+    def to_dict(self) -> dict:
+        return {"metrics": {name: asdict(settings) for name, settings in zip(self.names(), self.metrics)},
+                "classifier_seeds": list(self.classifier_seeds), "sample_seed": self.sample_seed,
+                "device": self.device, "encode_batch_size": self.encode_batch_size}
 
 
-def settings_key(settings: EvalSettings) -> str:
-    """A stable 16-hex-digit hash of the settings that decide the numbers (not device or encode batch size)."""
-    values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in _NOT_IN_KEY}
-    text = json.dumps({"version": EVAL_VERSION, **values}, sort_keys=True, default=list)
+def data_identity(data: GroundTruthData) -> dict:
+    """What identifies the data scored (not where its file lies)."""
+    return {name: value for name, value in data.describe().items() if name not in ("path", "cache")}
+
+
+def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject: dict | None = None) -> str:
+    """A 16-hex-digit hash of what decides metric ``name``'s numbers: its settings and version, the seeds it uses,
+    the data and the subject (e.g. a run's checkpoint step, so training further makes old scores stale).
+    Not the device or the encoding batch size, and not the other metrics' settings."""
+    metric = get_metric(name)
+    text = json.dumps({"version": EVAL_VERSION, "metric": name, "metric_version": metric.version,
+                       "settings": asdict(settings.get(name)), "sample_seed": settings.sample_seed,
+                       "classifier_seeds": list(metric.seeds_used(settings.classifier_seeds)),
+                       "data": data_identity(data), "subject": subject or {}}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def evaluate_representation(representation: Representation | Sequence[Representation], data: GroundTruthData,
-                            settings: EvalSettings | None = None, progress: bool = True) -> dict:
-    """The metric (§3 eq. 5, App. A.4), its dlib variant and Table 2 (App. A.5) as one JSON-able dict.
+                            settings: EvalSettings | None = None, progress: bool = True,
+                            subject: dict | None = None) -> dict:
+    """Every metric of ``settings`` for one representation, as one JSON-able evaluation:
+    ``{"representation", "data", "subject", "settings", "metrics": {name: entry}, "representation_info", "timing"}``.
 
-    A list of representations (App. A.3's ICA, one model per pair of shapes) is scored model by model on
-    the same points, and its numbers averaged over the models (:func:`average_evaluations`).
+    A list of representations (App. A.3's ICA, one model per pair of shapes) is scored model by model on the same
+    points, and each metric's results combined over the models (:func:`average_evaluations`).
     """
     settings = settings or EvalSettings()
     if isinstance(representation, Sequence):
-        return average_evaluations([evaluate_representation(part, data, settings, progress)
+        return average_evaluations([evaluate_representation(part, data, settings, progress, subject)
                                     for part in representation])
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
                            "metrics need a ground-truth dataset such as dsprites")
-    factor_ids(data, settings.scored_factors)  # fail on bad settings before any encoding
-    if settings.table2 and settings.table2_train + settings.table2_test > data.num_images:
-        raise BetaVAEError(f"Table 2 asks for {settings.table2_train} + {settings.table2_test} distinct images but "
-                           f"{data.name} has {data.num_images}; lower them (--table2-train/--table2-test)")
+    for name in settings.names():  # fail on bad settings before any encoding
+        get_metric(name).check(settings.get(name), data)
     start = time.perf_counter()
-    cache = CodeCache(representation, data, batch_size=settings.encode_batch_size, progress=progress)
-    classifier = settings.classifier()
-    result: dict = {"representation": representation.name, "data": data.describe(),
-                    "settings": asdict(settings), "settings_key": settings_key(settings)}
-    result["metric"] = beta_vae_metric(
-        representation, data, _points_rng(settings, 0), factors=settings.scored_factors,
-        L=settings.L, num_train=settings.num_train, num_test=settings.num_test,
-        classifier_seeds=settings.classifier_seeds, classifier=classifier, cache=cache)
-    if settings.dlib:
-        result["dlib"] = beta_vae_metric_dlib(
-            representation, data, _points_rng(settings, 1), L=settings.L, num_train=settings.num_train,
-            num_eval=settings.num_test, seed=settings.classifier_seeds[0], cache=cache)
-    if settings.table2:
-        result["table2"] = factor_classification(
-            representation, data, _points_rng(settings, 2), num_train=settings.table2_train,
-            num_test=settings.table2_test, classifier_seeds=settings.classifier_seeds, classifier=classifier,
-            cache=cache)
-    result["representation_info"] = dict(getattr(representation, "info", {}))  # how it was fitted or loaded
-    result["timing"] = {
-        "encode_s": cache.encode_seconds, "images_encoded": cache.images_encoded,
-        "classify_s": sum(result[part]["classify_s"] for part in ("metric", "dlib", "table2") if part in result),
-        "total_s": time.perf_counter() - start,
-    }
-    return result
+    caches: dict[bool, CodeCache] = {False: CodeCache(representation, data, settings.encode_batch_size, progress)}
+    compact = representation.compact() if hasattr(representation, "compact") else representation
+    if compact is not representation:
+        caches[True] = CodeCache(compact, data, settings.encode_batch_size, progress)
+    shared = Shared(settings.classifier_seeds, settings.device, progress)
+    entries, seconds = {}, {}
+    for name in settings.names():
+        metric = METRICS[name]
+        cache = caches.get(metric.compact, caches[False])
+        metric_start, encoded_before = time.perf_counter(), cache.encode_seconds
+        result = metric.compute(cache, data, np.random.default_rng([settings.sample_seed, metric.stream]),
+                                settings.get(name), shared)
+        seconds[name] = time.perf_counter() - metric_start - (cache.encode_seconds - encoded_before)  # not encoding
+        entries[name] = {"metric": name, "key": metric_key(name, settings, data, subject),
+                         "representation": cache.representation.name,
+                         "representation_info": dict(getattr(cache.representation, "info", {})),
+                         "data": data.describe(), "subject": subject or {},
+                         "settings": {"metric": asdict(settings.get(name)), "sample_seed": settings.sample_seed,
+                                      "classifier_seeds": list(metric.seeds_used(settings.classifier_seeds))},
+                         "result": result, "seconds": seconds[name]}
+    encode_s = sum(cache.encode_seconds for cache in caches.values())
+    return {"representation": representation.name, "data": data.describe(), "subject": subject or {},
+            "settings": settings.to_dict(), "metrics": entries,
+            "representation_info": dict(getattr(representation, "info", {})),  # how it was fitted or loaded
+            "timing": {"encode_s": encode_s, "images_encoded": sum(cache.images_encoded for cache in caches.values()),
+                       "metrics_s": seconds,
+                       "total_s": time.perf_counter() - start}}
 
 
 def average_evaluations(parts: list[dict]) -> dict:
-    """Several models' evaluations as one: scores averaged over the models per classifier seed, confusions and
-    times summed, a fit counted converged only if every model's did; each model's own score kept beside."""
+    """Several models' evaluations as one (App. A.3): each metric's results combined by the metric (scores averaged
+    over the models, counts summed, ...), every model's own numbers kept beside; times summed."""
     if not parts:
         raise BetaVAEError("no evaluations to average")
     first = parts[0]
-    result = {"representation": "+".join(part["representation"] for part in parts), "data": first["data"],
-              "settings": first["settings"], "settings_key": first["settings_key"]}
-    for section in ("metric", "dlib", "table2"):
-        if section in first:
-            result[section] = _combine([part[section] for part in parts])
-    result["metric"]["std"] = float(np.std(result["metric"]["scores"]))
-    result["metric"]["per_model_scores"] = [part["metric"]["scores"] for part in parts]
-    if "dlib" in result:
-        result["dlib"]["per_model_scores"] = [part["dlib"]["score"] for part in parts]
-    if "table2" in result:
-        result["table2"]["per_model_mean"] = [part["table2"]["mean"] for part in parts]
-    result["representation_info"] = {"averaged_over": [part["representation_info"] for part in parts]}
-    result["timing"] = {key: sum(part["timing"][key] for part in parts) for key in first["timing"]}
-    return result
+    name = "+".join(part["representation"] for part in parts)
+    info = {"averaged_over": [part["representation_info"] for part in parts]}
+    metrics = {}
+    for metric_name, entry in first["metrics"].items():
+        members = [part["metrics"][metric_name] for part in parts]
+        metrics[metric_name] = {**entry, "representation": name, "representation_info": info,
+                                "result": METRICS[metric_name].combine([member["result"] for member in members]),
+                                "seconds": sum(member["seconds"] for member in members)}
+    timing = {"encode_s": sum(part["timing"]["encode_s"] for part in parts),
+              "images_encoded": sum(part["timing"]["images_encoded"] for part in parts),
+              "metrics_s": {key: sum(part["timing"]["metrics_s"][key] for part in parts)
+                            for key in first["timing"]["metrics_s"]},
+              "total_s": sum(part["timing"]["total_s"] for part in parts)}
+    return {**first, "representation": name, "metrics": metrics, "representation_info": info, "timing": timing}
 
 
-_KEPT_FROM_FIRST = ("settings", "chance", "scored_factors")  # the same for every model
-_COMBINE_RULES = ("confusion", "converged", "epochs", "iterations", "classify_s") + _KEPT_FROM_FIRST
+def metric_result(evaluation: dict | None, name: str) -> dict | None:
+    """The numbers of metric ``name`` in an evaluation (None if the evaluation is None or lacks the metric)."""
+    entry = (evaluation or {}).get("metrics", {}).get(name)
+    return None if entry is None else entry["result"]
 
 
-def _combine(values: list, key: str | None = None):
-    """One field of several models' results as one (dicts and lists field by field; see average_evaluations)."""
-    first = values[0]
-    if key in _KEPT_FROM_FIRST or isinstance(first, str):
-        return first
-    if key == "confusion":
-        return np.sum(values, axis=0).tolist()
-    if isinstance(first, dict):  # keys are fields, or factor names that inherit their field's rule
-        return {name: _combine([value[name] for value in values], name if name in _COMBINE_RULES else key)
-                for name in first}
-    if isinstance(first, (list, tuple)):
-        return [_combine(list(column), key) for column in zip(*values)]
-    if key == "converged":
-        return all(values)
-    if key in ("epochs", "iterations"):
-        return max(values)
-    if key == "classify_s":
-        return float(sum(values))
-    numbers = [value for value in values if value is not None]  # None: a class never drawn as a test label
-    return float(np.mean(numbers)) if numbers else None
+# --- evaluation files: RUN/eval.json and --json share one layout ------------------------------------------------------
+
+def evaluation_file(evaluation: dict) -> dict:
+    """An evaluation in the layout of eval.json: ``{"version": 3, "metrics": {key: entry}}``."""
+    return {"version": FILE_VERSION, "metrics": {entry["key"]: entry for entry in evaluation["metrics"].values()}}
 
 
-def _points_rng(settings: EvalSettings, stream: int) -> np.random.Generator:
-    return np.random.default_rng([settings.sample_seed, stream])
+def save_evaluation(evaluation: dict, path: str | Path) -> Path:
+    """Write ``evaluation`` atomically in the evaluation-file layout (readers see the old file or the whole new one)."""
+    return atomic_write_json(path, evaluation_file(evaluation))
 
 
-def save_evaluation(result: dict, path: str | Path) -> Path:
-    """Write ``result`` as JSON atomically (readers see the old file or the whole new one)."""
-    return atomic_write_json(path, result)
-
-
-def format_table(result: dict) -> str:
-    """The evaluation as a readable text table."""
-    metric = result["metric"]
-    lines = [f"representation {result['representation']} on {result['data'].get('name', '?')}  "
-             f"(settings {result.get('settings_key', '?')})",
-             "",
-             f"β-VAE metric (eq. 5, L = {metric['settings']['L']}, {metric['settings']['num_train']} train / "
-             f"{metric['settings']['num_test']} test points; chance {metric['chance']:.1%})",
-             f"  accuracy {metric['mean']:.2%} ± {metric['std']:.2%} over classifier seeds "
-             f"{metric['settings']['classifier_seeds']}: {_percentages(metric['scores'])}",
-             f"  converged {metric['converged']} after {metric['epochs']} epochs"]
-    lines += _per_factor_rows("  held-out accuracy per fixed factor", metric["per_factor_accuracy"])
-    if "dlib" in result:
-        dlib = result["dlib"]
-        lines += ["", f"dlib beta_vae_sklearn (all factors, LogisticRegression(); chance {dlib['chance']:.1%})",
-                  f"  eval accuracy {dlib['score']:.2%}  (train {dlib['train_accuracy']:.2%}; "
-                  f"converged {dlib['converged']} in {dlib['iterations']} iterations)"]
-        lines += _per_factor_rows("  held-out accuracy per fixed factor", dlib["per_factor_accuracy"])
-    if "table2" in result:
-        table = result["table2"]
-        lines += ["", f"Table 2: factor classification ({table['settings']['num_train']} train / "
-                      f"{table['settings']['num_test']} test images)",
-                  f"  {'factor':<14}{'accuracy':>10}{'chance':>10}"]
-        lines += [f"  {name:<14}{accuracy:>10.2%}{table['chance'][name]:>10.2%}"
-                  for name, accuracy in table["per_factor"].items()]
-        lines.append(f"  {'mean':<14}{table['mean']:>10.2%}")
-    fit = describe_fit(result.get("representation_info", {}))
-    if fit:
-        lines += ["", f"fit: {fit}"]
-    timing = result["timing"]
-    lines += ["", f"timing: encoded {timing['images_encoded']} images in {timing['encode_s']:.1f} s; "
-                  f"classifiers {timing['classify_s']:.1f} s; total {timing['total_s']:.1f} s"]
-    return "\n".join(lines)
-
-
-def describe_fit(info: dict) -> str:
-    """A fitted baseline's record in one line: fit size, explained variance, FastICA convergence."""
-    if "averaged_over" in info:
-        return "; ".join(filter(None, (describe_fit(part) for part in info["averaged_over"])))
-    parts = []
-    if "shapes" in info:
-        parts.append(f"shapes {info['shapes']}")
-    if "fit_size" in info:
-        parts.append(f"fitted on {info['fit_size']} images")
-    if "explained_variance_ratio" in info:
-        parts.append(f"{info['n_components']} components explain {info['explained_variance_ratio']:.1%} of the "
-                     "pixel variance")
-    if "converged" in info:
-        parts.append(f"FastICA {'converged' if info['converged'] else 'did NOT converge'} in {info['n_iter']} "
-                     f"of {info['max_iter']} iterations")
-    return ", ".join(parts)
-
-
-def _percentages(values: Sequence[float]) -> str:
-    return "[" + ", ".join(f"{value:.2%}" for value in values) + "]"
-
-
-def _per_factor_rows(title: str, accuracies: dict) -> list[str]:
-    cells = [f"{name} {'n/a' if acc is None else f'{acc:.1%}'}" for name, acc in accuracies.items()]
-    return [f"{title}: " + ", ".join(cells)]
-
-
-def evaluation_key(settings: EvalSettings, data: GroundTruthData, subject: dict | None = None) -> str:
-    """What decides an evaluation's numbers: the settings, the data scored (not where its file lies) and the
-    subject (e.g. a run's checkpoint step, so training a run further makes its old scores stale)."""
-    data_identity = {name: value for name, value in data.describe().items() if name not in ("path", "cache")}
-    text = json.dumps({"settings": settings_key(settings), "data": data_identity, "subject": subject or {}},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def read_evaluation_file(path: str | Path) -> dict:
+    """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist). Entries written before
+    version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric together."""
+    path = Path(path)
+    if not path.exists():
+        return {"version": FILE_VERSION, "metrics": {}}
+    try:
+        stored = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("metrics", {}), dict):
+        raise BetaVAEError(f"{path} is not an evaluation file; delete it to evaluate again")
+    stored.setdefault("metrics", {})
+    stored["version"] = FILE_VERSION
+    return stored
 
 
 def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
                     progress: bool = True, subject: dict | None = None) -> dict:
-    """The evaluation stored in ``path`` under :func:`evaluation_key`, or compute, store (atomically), return it.
+    """The evaluation assembled from the entries stored in ``path`` under :func:`metric_key`; the metrics without
+    one are computed (one encoder pass serves them all), stored (atomically) and added.
 
-    ``path`` (a run's ``eval.json``) holds one entry per key, so an evaluation already done for the same
-    settings, data and subject is never recomputed, and one for other settings does not overwrite it.
-    ``make_representation`` is only called when something must be computed.
+    ``path`` (a run's ``eval.json``) holds one entry per metric key, so a metric already scored for the same
+    settings, data and subject is never recomputed, and adding or changing one metric leaves the others' numbers
+    where they are. ``make_representation`` is only called when something must be computed.
     """
-    path = Path(path)
-    stored: dict = {"evaluations": {}}
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
-    key = evaluation_key(settings, data, subject)
-    if key in stored.get("evaluations", {}):
-        return stored["evaluations"][key]
-    result = evaluate_representation(make_representation(), data, settings, progress=progress)
-    from betavae.io import provenance
+    stored = read_evaluation_file(path)
+    keys = {name: metric_key(name, settings, data, subject) for name in settings.names()}
+    missing = [name for name, key in keys.items() if key not in stored["metrics"]]
+    timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
+    if missing:
+        computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject)
+        from betavae.io import provenance
 
-    result["provenance"] = provenance()
-    result["subject"] = subject or {}
-    stored.setdefault("evaluations", {})[key] = result
-    atomic_write_json(path, stored)
-    return result
+        record = provenance()
+        for entry in computed["metrics"].values():
+            stored["metrics"][entry["key"]] = {**entry, "provenance": record}
+        atomic_write_json(path, stored)
+        timing = computed["timing"]
+    entries = {name: stored["metrics"][key] for name, key in keys.items()}
+    first = next(iter(entries.values()))
+    return {"representation": first["representation"], "data": first["data"], "subject": subject or {},
+            "settings": settings.to_dict(), "metrics": entries, "representation_info": first["representation_info"],
+            "timing": {**timing, "cached": [name for name in keys if name not in missing]}}
 
 
 def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, device: str = "auto",
@@ -321,3 +295,46 @@ def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: Ev
     subject = {"step": status.get("last_good_checkpoint_step", status.get("step"))}
     return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
                            run.eval_path, progress=progress, subject=subject)
+
+
+# --- printing ---------------------------------------------------------------------------------------------------
+
+def format_table(evaluation: dict) -> str:
+    """The evaluation as one readable text table: a row (or a few) per metric, then how it was fitted and timed."""
+    subject = ", ".join(f"{key} {value}" for key, value in evaluation.get("subject", {}).items())
+    rows: list[tuple[str, str, str]] = []
+    for name, entry in evaluation["metrics"].items():
+        metric = get_metric(name)
+        rows += metric.rows(entry["result"], settings_from_dict(metric.settings_type, entry["settings"]["metric"]))
+    width = max(len(label) for label, _, _ in rows) + 2
+    lines = [f"representation {evaluation['representation']} on {evaluation['data'].get('name', '?')}"
+             + (f" ({subject})" if subject else ""), "",
+             f"{'metric':<{width}}{'value':>9}  detail"]
+    lines += [f"{label:<{width}}{value:>9}  {detail}".rstrip() for label, value, detail in rows]
+    fit = describe_fit(evaluation.get("representation_info", {}))
+    if fit:
+        lines += ["", f"fit: {fit}"]
+    timing = evaluation["timing"]
+    seconds = ", ".join(f"{name} {value:.1f} s" for name, value in timing["metrics_s"].items())
+    lines += ["", f"timing: encoded {timing['images_encoded']} images in {timing['encode_s']:.1f} s"
+                  + (f"; {seconds}" if seconds else "") + f"; total {timing['total_s']:.1f} s"
+                  + (f"; from eval.json: {', '.join(timing['cached'])}" if timing.get("cached") else "")]
+    return "\n".join(lines)
+
+
+def describe_fit(info: dict) -> str:
+    """A fitted baseline's record in one line: fit size, explained variance, FastICA convergence."""
+    if "averaged_over" in info:
+        return "; ".join(filter(None, (describe_fit(part) for part in info["averaged_over"])))
+    parts = []
+    if "shapes" in info:
+        parts.append(f"shapes {info['shapes']}")
+    if "fit_size" in info:
+        parts.append(f"fitted on {info['fit_size']} images")
+    if "explained_variance_ratio" in info:
+        parts.append(f"{info['n_components']} components explain {info['explained_variance_ratio']:.1%} of the "
+                     "pixel variance")
+    if "converged" in info:
+        parts.append(f"FastICA {'converged' if info['converged'] else 'did NOT converge'} in {info['n_iter']} "
+                     f"of {info['max_iter']} iterations")
+    return ", ".join(parts)

@@ -77,7 +77,9 @@ class GroundTruthRepresentation:
 
     ``one_hot`` codes each factor's class as a one-hot block instead of one integer: the paper's metric
     scores 100% either way, but only one-hot lets a *linear* classifier read every class (Table 2's upper
-    bound; a softmax cannot carve 32 ordered positions out of one scalar).
+    bound; a softmax cannot carve 32 ordered positions out of one scalar). :meth:`compact` is the same factors
+    coded as one class index each: the form the metrics that look for each factor in one code dimension read
+    (MIG, SAP, DCI, modularity; see ``Metric.compact``).
     """
 
     name = "ground-truth"
@@ -88,6 +90,10 @@ class GroundTruthRepresentation:
         self.one_hot = one_hot
         self.info = {"coding": "one-hot" if one_hot else "class index"}
         self._index_of_hash: dict[bytes, int] | None = None
+
+    def compact(self) -> GroundTruthRepresentation:
+        """One code dimension per factor, its class index."""
+        return GroundTruthRepresentation(self.data, self.batch_size, one_hot=False) if self.one_hot else self
 
     def codes_for_indices(self, indices: np.ndarray) -> np.ndarray:
         factors = self.data.factors(indices)

@@ -114,31 +114,37 @@ def test_ica_row_follows_the_shape_pairs_only_where_there_are_shapes():
 
 
 def test_ica_shape_pairs_are_scored_one_by_one_and_averaged():
-    from betavae.evaluate import EvalSettings, evaluate_representation, format_table
+    from betavae.evaluate import evaluate_representation, format_table, metric_result
+    from betavae.experiments.common import paper_settings
+    from betavae.metrics import ClassifierSettings
 
     data = ShapedSquares(image_size=16)
-    settings = EvalSettings(L=4, num_train=100, num_test=60, classifier_seeds=(0, 1), max_epochs=30,
-                            table2_train=100, table2_test=60)
+    settings = paper_settings(L=4, num_train=100, num_test=60, table2_train=100, table2_test=60,
+                              classifier=ClassifierSettings(max_epochs=30), classifier_seeds=(0, 1),
+                              metrics=("beta-vae", "beta-vae-dlib", "table2", "mig"), smoke=True)
     models = make_representation("ica-pairs", data, seed=0, fit_size=1000)
     averaged = evaluate_representation(models, data, settings, progress=False)
     singles = [evaluate_representation(model, data, settings, progress=False) for model in models]
+    metric, dlib, table2 = (metric_result(averaged, name) for name in ("beta-vae", "beta-vae-dlib", "table2"))
+    single = [{name: metric_result(s, name) for name in ("beta-vae", "beta-vae-dlib", "table2", "mig")}
+              for s in singles]
     for k in range(2):  # per classifier seed, the mean over the three models
-        assert averaged["metric"]["scores"][k] == pytest.approx(np.mean([s["metric"]["scores"][k] for s in singles]))
-    assert averaged["metric"]["per_model_scores"] == [s["metric"]["scores"] for s in singles]
-    assert averaged["dlib"]["score"] == pytest.approx(np.mean([s["dlib"]["score"] for s in singles]))
-    assert averaged["table2"]["mean"] == pytest.approx(np.mean([s["table2"]["mean"] for s in singles]))
+        assert metric["scores"][k] == pytest.approx(np.mean([s["beta-vae"]["scores"][k] for s in single]))
+    assert metric["per_model_scores"] == [s["beta-vae"]["scores"] for s in single]
+    assert dlib["score"] == pytest.approx(np.mean([s["beta-vae-dlib"]["score"] for s in single]))
+    assert table2["mean"] == pytest.approx(np.mean([s["table2"]["mean"] for s in single]))
+    assert metric_result(averaged, "mig")["mig"] == pytest.approx(np.mean([s["mig"]["mig"] for s in single]))
     assert [part["shapes"] for part in averaged["representation_info"]["averaged_over"]] == [[0, 1], [0, 2], [1, 2]]
     assert "shapes [0, 1], fitted on 128 images" in format_table(averaged)
     # every other field is combined over the three models too, never taken from the first alone
-    for name, accuracy in averaged["dlib"]["per_factor_accuracy"].items():
-        values = [s["dlib"]["per_factor_accuracy"][name] for s in singles if s["dlib"]["per_factor_accuracy"][name]
-                  is not None]
+    for name, accuracy in dlib["per_factor_accuracy"].items():
+        values = [s["beta-vae-dlib"]["per_factor_accuracy"][name] for s in single
+                  if s["beta-vae-dlib"]["per_factor_accuracy"][name] is not None]
         assert accuracy == pytest.approx(np.mean(values))
-    assert averaged["metric"]["confusion"] == np.sum([s["metric"]["confusion"] for s in singles], axis=0).tolist()
-    assert averaged["metric"]["converged"] == [all(column) for column in zip(*(s["metric"]["converged"]
-                                                                                for s in singles))]
-    assert averaged["metric"]["std"] == pytest.approx(np.std(averaged["metric"]["scores"]))
-    assert averaged["table2"]["settings"] == singles[0]["table2"]["settings"]
+    assert metric["confusion"] == np.sum([s["beta-vae"]["confusion"] for s in single], axis=0).tolist()
+    assert metric["converged"] == [all(column) for column in zip(*(s["beta-vae"]["converged"] for s in single))]
+    assert metric["std"] == pytest.approx(np.std(metric["scores"]))
+    assert table2["settings"] == single[0]["table2"]["settings"]
     with pytest.raises(BetaVAEError, match="no evaluations"):
         from betavae.evaluate import average_evaluations
 

@@ -95,17 +95,20 @@ def test_evaluate_a_representation_and_a_run(tmp_path, capsys):
              "--table2-train", "100", "--table2-test", "50", "--classifier-seeds", "2", "--quiet"]
     code, out, _ = _run(capsys, "evaluate", "--representation", "ground-truth", *small, "--json",
                         str(tmp_path / "gt.json"))
-    assert code == 0 and "accuracy 100.00%" in out
-    assert json.loads((tmp_path / "gt.json").read_text())["metric"]["scores"] == [1.0, 1.0]
+    assert code == 0 and "β-VAE metric (eq. 5)              100.00%" in out
+    entries = {entry["metric"]: entry for entry in json.loads((tmp_path / "gt.json").read_text())["metrics"].values()}
+    assert entries["beta-vae"]["result"]["scores"] == [1.0, 1.0]
     code, out, _ = _run(capsys, "evaluate", "--representation", "pca", *small, "--no-standardize", "--sample-seed",
                         "3", "--json", str(tmp_path / "pca.json"))
-    settings = json.loads((tmp_path / "pca.json").read_text())["settings"]
-    assert code == 0 and settings["standardize"] is False and settings["sample_seed"] == 3
+    entries = {entry["metric"]: entry for entry in json.loads((tmp_path / "pca.json").read_text())["metrics"].values()}
+    for name in ("beta-vae", "table2"):
+        assert entries[name]["settings"]["metric"]["classifier"]["standardize"] is False
+    assert code == 0 and entries["beta-vae"]["settings"]["sample_seed"] == 3
     run = tmp_path / "run"
     assert _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")[0] == 0
     code, out, _ = _run(capsys, "evaluate", str(run), *small[2:])
-    stored = json.loads((run / "eval.json").read_text())["evaluations"]
-    assert code == 0 and "β-VAE metric" in out and len(stored) == 1
+    stored = json.loads((run / "eval.json").read_text())["metrics"]
+    assert code == 0 and "β-VAE metric" in out and len(stored) == 3  # one entry per metric
     before = (run / "eval.json").stat().st_mtime_ns
     _run(capsys, "evaluate", str(run), *small[2:])  # same settings: served from eval.json, not recomputed
     assert (run / "eval.json").stat().st_mtime_ns == before

@@ -80,7 +80,7 @@ def test_beta_norm_end_to_end(tmp_path):
             assert 1 / 3 <= point["metric"]["mean"] <= 1 and 1 / 3 <= point["weak"]["mean"] <= 1
             assert point["reconstruction"] > 0
             assert point["traversals"] and all((out / sheet).exists() for sheet in point["traversals"])
-            evaluations = json.loads((out / "runs" / point["runs"][0] / "eval.json").read_text())["evaluations"]
+            evaluations = json.loads((out / "runs" / point["runs"][0] / "eval.json").read_text())["metrics"]
             assert len(evaluations) == 2  # the full and the weak-label metric, cached side by side
     picks = results["picks"]
     # measured: M = 10, β_norm = 0.01 (β = 4.1) at 74%, agreed by the weak labels; only its presence is asserted

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from betavae.data.synthetic import SyntheticSquares
-from betavae.evaluate import EvalSettings, evaluate_representation
+from betavae.evaluate import evaluate_representation
+from betavae.experiments.common import paper_settings
+from betavae.metrics import ClassifierSettings
 from betavae.representations import FunctionRepresentation
 
 DATA = SyntheticSquares()  # 3 x 8 x 8 = 192 images of 16 x 16
@@ -20,7 +22,8 @@ def projection(seed: int) -> FunctionRepresentation:
 
 
 def numbers(result: dict) -> dict:
-    metric, dlib, table2 = result["metric"], result.get("dlib"), result["table2"]
+    metric, table2 = result["metrics"]["beta-vae"]["result"], result["metrics"]["table2"]["result"]
+    dlib = result["metrics"].get("beta-vae-dlib", {}).get("result")
     return {"metric": metric["scores"], "train_loss": metric["train_loss"], "epochs": metric["epochs"],
             "converged": metric["converged"], "dlib": dlib and [dlib["score"], dlib["train_accuracy"]],
             "table2": table2["per_factor_scores"]}
@@ -44,13 +47,15 @@ PINNED = [
 
 def test_paper_metric_dlib_and_table2_numbers_are_pinned():
     cases = [
-        (projection(0), EvalSettings(L=4, num_train=300, num_test=200, classifier_seeds=(0, 1), table2_train=120,
-                                     table2_test=60)),  # default classifier: converges
-        (projection(1), EvalSettings(L=2, num_train=200, num_test=100, classifier_seeds=(3,), sample_seed=5,
-                                     table2_train=100, table2_test=50, max_epochs=40, standardize=False,
-                                     classifier_batch_size=None, dlib=False)),
-        ([projection(2), projection(3)], EvalSettings(L=4, num_train=100, num_test=60, classifier_seeds=(0, 1),
-                                                      table2_train=100, table2_test=60, max_epochs=30)),  # App. A.3
+        (projection(0), paper_settings(L=4, num_train=300, num_test=200, table2_train=120, table2_test=60,
+                                       classifier_seeds=(0, 1))),  # default classifier: converges
+        (projection(1), paper_settings(L=2, num_train=200, num_test=100, table2_train=100, table2_test=50,
+                                       classifier=ClassifierSettings(max_epochs=40, standardize=False,
+                                                                     batch_size=None),
+                                       metrics=("beta-vae", "table2"), classifier_seeds=(3,), sample_seed=5)),
+        ([projection(2), projection(3)], paper_settings(L=4, num_train=100, num_test=60, table2_train=100,
+                                                        table2_test=60, classifier=ClassifierSettings(max_epochs=30),
+                                                        classifier_seeds=(0, 1))),  # App. A.3's average
     ]
     for (representation, settings), expected in zip(cases, PINNED):
         got = numbers(evaluate_representation(representation, DATA, settings, progress=False))

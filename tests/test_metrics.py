@@ -14,8 +14,10 @@ import pytest
 
 from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, evaluate_representation, format_table, settings_key
+from betavae.evaluate import EvalSettings, evaluate_representation, format_table, metric_key, metric_result
+from betavae.experiments.common import paper_settings
 from betavae.metrics import (
+    BetaVAESettings,
     ClassifierSettings,
     beta_vae_metric,
     beta_vae_metric_dlib,
@@ -237,10 +239,12 @@ def test_a_representation_may_opt_out_of_storing_its_codes():
 
 def test_whole_evaluation_costs_at_most_one_encoder_pass():
     representation = CountingRepresentation()
-    settings = EvalSettings(L=8, num_train=300, num_test=200, classifier_seeds=(0, 1), table2_train=100,
-                            table2_test=50, max_epochs=50)
+    settings = paper_settings(L=8, num_train=300, num_test=200, table2_train=100, table2_test=50,
+                              classifier=ClassifierSettings(max_epochs=50), classifier_seeds=(0, 1), metrics="all",
+                              smoke=True)
     result = evaluate_representation(representation, DATA, settings, progress=False)
-    # 2 x 500 points x 8 pairs x 2 images for metric and dlib alone ask for 16,000 encodings of 192 images
+    # 2 x 500 points x 8 pairs x 2 images for metric and dlib alone ask for 16,000 encodings of 192 images; the
+    # later metrics as many again
     assert result["timing"]["images_encoded"] == len(representation.images_seen) <= DATA.num_images
     assert len(set(representation.images_seen)) == len(representation.images_seen)
 
@@ -256,14 +260,16 @@ def test_ground_truth_encode_looks_images_up():
 
 # --- evaluation, settings and determinism ------------------------------------------------------------------
 
-SMALL = EvalSettings(L=8, num_train=400, num_test=300, classifier_seeds=(0, 1), table2_train=120, table2_test=60,
-                     max_epochs=100)
+SMALL = paper_settings(L=8, num_train=400, num_test=300, table2_train=120, table2_test=60,
+                       classifier=ClassifierSettings(max_epochs=100), classifier_seeds=(0, 1))
 
 
 def without_timing(result: dict) -> dict:
     result = {key: value for key, value in result.items() if key != "timing"}
-    return {key: ({k: v for k, v in value.items() if k != "classify_s"} if isinstance(value, dict) else value)
-            for key, value in result.items()}
+    entries = {name: {**entry, "seconds": None,
+                      "result": {k: v for k, v in entry["result"].items() if k != "classify_s"}}
+               for name, entry in result["metrics"].items()}
+    return {**result, "metrics": entries}
 
 
 def test_same_settings_and_seeds_give_identical_results():
@@ -272,8 +278,9 @@ def test_same_settings_and_seeds_give_identical_results():
     assert without_timing(first) == without_timing(second)
     other_points = evaluate_representation(FunctionRepresentation("read-back", read_factors(DATA)), DATA,
                                            dataclasses.replace(SMALL, sample_seed=1), False)
-    assert other_points["metric"]["train_loss"] != first["metric"]["train_loss"]  # the sample seed draws the points
-    assert len(set(first["metric"]["train_loss"])) == 2  # and each classifier seed fits its own classifier
+    losses = metric_result(first, "beta-vae")["train_loss"]
+    assert metric_result(other_points, "beta-vae")["train_loss"] != losses  # the sample seed draws the points
+    assert len(set(losses)) == 2  # and each classifier seed fits its own classifier
 
 
 def test_evaluation_result_is_complete_and_printable():
@@ -281,25 +288,37 @@ def test_evaluation_result_is_complete_and_printable():
 
     result = evaluate_representation(GroundTruthRepresentation(DATA), DATA, SMALL, progress=False)
     json.dumps(result, allow_nan=False)
-    assert set(result) >= {"metric", "dlib", "table2", "timing", "representation", "data", "settings_key"}
-    assert len(result["metric"]["scores"]) == 2 and len(result["metric"]["converged"]) == 2
+    assert list(result["metrics"]) == ["beta-vae", "beta-vae-dlib", "table2"]
+    assert set(result) >= {"metrics", "timing", "representation", "data", "settings", "subject"}
+    metric = metric_result(result, "beta-vae")
+    assert len(metric["scores"]) == 2 and len(metric["converged"]) == 2
     assert result["timing"]["images_encoded"] == 0  # the ground truth is read by index
     table = format_table(result)
     assert "β-VAE metric" in table and "Table 2" in table and "dlib" in table and "100.00%" in table
 
 
-def test_settings_are_validated_with_clear_messages_and_keyed_stably():
-    with pytest.raises(BetaVAEError, match="L must be an integer >= 1"):
-        EvalSettings(L=0)
+def test_settings_are_validated_with_clear_messages_and_keyed_per_metric():
+    with pytest.raises(BetaVAEError, match="L must be >= 1"):
+        BetaVAESettings(L=0)
+    with pytest.raises(BetaVAEError, match=r"--beta-vae-l\b"):
+        EvalSettings.of("beta-vae", changes={"beta-vae": {"L": 0}})
     with pytest.raises(BetaVAEError, match="classifier_seeds"):
         EvalSettings(classifier_seeds=())
-    with pytest.raises(BetaVAEError, match="learning rate"):
-        EvalSettings(lr=0)
+    with pytest.raises(BetaVAEError, match=r"lr must be > 0.*--table2-classifier-lr"):
+        EvalSettings.of("table2", changes={"table2": {"classifier.lr": 0}})
     with pytest.raises(BetaVAEError, match="scored factors"):
-        evaluate_representation(ConstantRepresentation(), DATA, EvalSettings(scored_factors=("colour",)), False)
-    assert settings_key(EvalSettings()) == settings_key(EvalSettings(device="cuda", encode_batch_size=7))
-    assert settings_key(EvalSettings()) != settings_key(EvalSettings(L=32))
-    assert settings_key(EvalSettings(classifier_seeds=[0, 1, 2])) == settings_key(EvalSettings())
+        evaluate_representation(ConstantRepresentation(), DATA,
+                                EvalSettings(metrics=(BetaVAESettings(scored_factors=("colour",)),)), False)
+    defaults = EvalSettings.of("all")
+    keys = {name: metric_key(name, defaults, DATA) for name in defaults.names()}
+    assert keys == {name: metric_key(name, dataclasses.replace(defaults, device="cuda", encode_batch_size=7), DATA)
+                    for name in defaults.names()}  # where and how fast, not what is computed
+    fewer_seeds = dataclasses.replace(defaults, classifier_seeds=(0, 1))
+    changed = {name for name in keys if metric_key(name, fewer_seeds, DATA) != keys[name]}
+    assert changed == {"beta-vae", "table2"}  # the only metrics with one replicate per classifier seed
+    other_pairs = defaults.replace_metric("beta-vae", L=32)
+    assert {name for name in keys if metric_key(name, other_pairs, DATA) != keys[name]} == {"beta-vae"}
+    assert metric_key("mig", defaults, DATA, {"step": 4}) != keys["mig"]  # a checkpoint trained further
 
 
 # --- the seed protocol ----------------------------------------------------------------------------------------

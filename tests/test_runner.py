@@ -8,6 +8,7 @@ from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, evaluate_run_cached
 from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.metrics import BetaVAESettings, ClassifierSettings
 from betavae.runs import RunDir
 from betavae.train import train
 
@@ -45,8 +46,9 @@ def test_sweep_refuses_a_finished_run_with_another_config(tmp_path, tiny_config)
 
 def test_a_run_evaluation_is_cached_until_the_run_trains_further(tmp_path, tiny_config):
     data = SyntheticSquares(image_size=64)
-    settings = EvalSettings(L=4, num_train=60, num_test=30, classifier_seeds=(0,), max_epochs=20, dlib=False,
-                            table2=False)
+    settings = EvalSettings(metrics=(BetaVAESettings(L=4, num_train=60, num_test=30,
+                                                     classifier=ClassifierSettings(max_epochs=20)),),
+                            classifier_seeds=(0,))
     train(tiny_config(steps=4), tmp_path / "run", progress=False)
     first = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
     assert first["subject"] == {"step": 4}  # the checkpoint scored, whatever its state
@@ -54,9 +56,9 @@ def test_a_run_evaluation_is_cached_until_the_run_trains_further(tmp_path, tiny_
     eval_path = tmp_path / "run" / "eval.json"
     stamp = eval_path.stat().st_mtime_ns
     again = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
-    assert again["metric"]["scores"] == first["metric"]["scores"] and again["provenance"] == first["provenance"]
+    assert again["metrics"] == first["metrics"]  # the same entry: numbers, provenance and all
     assert eval_path.stat().st_mtime_ns == stamp  # reused, not recomputed
     train(tiny_config(steps=8), tmp_path / "run", resume=True, progress=False)
     later = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
     assert later["subject"]["step"] == 8 and later["representation_info"]["step"] == 8
-    assert len(json.loads(eval_path.read_text())["evaluations"]) == 2
+    assert len(json.loads(eval_path.read_text())["metrics"]) == 2

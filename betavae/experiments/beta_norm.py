@@ -31,15 +31,15 @@ import torch  # noqa: E402
 
 from betavae.data.ground_truth import GroundTruthData  # noqa: E402
 from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import EvalSettings, evaluate_run_cached  # noqa: E402
+from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result  # noqa: E402
 from betavae.experiments.common import (  # noqa: E402
     Budget,
     ExperimentContext,
     beta_vae_config,
     elbo_terms,
+    eval_settings,
     load_data,
 )
-from betavae.experiments.rows import eval_settings  # noqa: E402
 from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.metrics.protocol import seed_protocol  # noqa: E402
@@ -64,7 +64,7 @@ def model_seeds(budget: Budget) -> int:
 
 def metric_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
     """The budget's metric (App. A.4) without the dlib variant and Table 2, which these sweeps do not report."""
-    return dataclasses.replace(eval_settings(budget, data), dlib=False, table2=False)
+    return eval_settings(budget, data, metrics=("beta-vae",))
 
 
 def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: EvalSettings,
@@ -77,7 +77,7 @@ def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: E
 
 def metric_protocol(evaluations: list[dict | None], settings: EvalSettings) -> dict:
     """§4: the seed protocol over model seeds × classifier seeds (a diverged model: every classifier seed None)."""
-    return seed_protocol([None if e is None else e["metric"]["scores"] for e in evaluations],
+    return seed_protocol([None if e is None else metric_result(e, "beta-vae")["scores"] for e in evaluations],
                          num_classifier_seeds=len(settings.classifier_seeds))
 
 
@@ -105,15 +105,16 @@ def run(ctx: ExperimentContext) -> Path:
              for latents, beta_norm in grid for seed in seeds]
     outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)}
     full = metric_settings(ctx.budget, data)
-    weak = dataclasses.replace(full, num_train=WEAK_POINTS[0], num_test=WEAK_POINTS[1], sample_seed=WEAK_SAMPLE_SEED)
+    weak = dataclasses.replace(full.replace_metric("beta-vae", num_train=WEAK_POINTS[0], num_test=WEAK_POINTS[1]),
+                               sample_seed=WEAK_SAMPLE_SEED)
     points = [_score_point(latents, beta_norm, [outcomes[_run_name(latents, beta_norm, s)] for s in seeds], data,
                            (full, weak), ctx) for latents, beta_norm in grid]
     picks = _picks(points)
     atomic_write_json(ctx.out_dir / "results.json", {"points": points, "picks": picks, "pixels": _pixels(data),
                                                      "weak_points": list(WEAK_POINTS)})
     report = _report(ctx, data, points, picks, full)
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": dataclasses.asdict(full),
-                                      "weak_eval_settings": dataclasses.asdict(weak)})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": full.to_dict(),
+                                      "weak_eval_settings": weak.to_dict()})
 
 
 def _run_name(latents: int, beta_norm: float, seed: int) -> str:
@@ -191,15 +192,15 @@ def _picks(points: list[dict]) -> dict:
 
 def _report(ctx: ExperimentContext, data: GroundTruthData, points: list[dict], picks: dict,
             full: EvalSettings) -> Report:
-    budget = ctx.budget
+    budget, paper = ctx.budget, full.get("beta-vae")
     report = Report("Disentanglement against normalised β — Fig. 6 (right), App. A.6")
     report.paragraph(
         f"{data.describe()['name']}, N = {_pixels(data)} pixels; β_norm = β·M/N. Budget {budget.name}: "
         f"{budget.steps} training steps per model, {model_seeds(budget)} model seed(s) × "
         f"{len(full.classifier_seeds)} classifier seeds per point, worst 50% of the pooled scores discarded (§4). "
-        f"Metric: L = {full.L}, {full.num_train} training / {full.num_test} test points on the full data. "
+        f"Metric: L = {paper.L}, {paper.num_train} training / {paper.num_test} test points on the full data. "
         f"Weak labels: the same metric on {WEAK_POINTS[0]} / {WEAK_POINTS[1]} points (sample seed "
-        f"{WEAK_SAMPLE_SEED}: {full.L * sum(WEAK_POINTS)} labelled image pairs). Reconstruction: −log p(x|z) "
+        f"{WEAK_SAMPLE_SEED}: {paper.L * sum(WEAK_POINTS)} labelled image pairs). Reconstruction: −log p(x|z) "
         "summed over pixels, one z sample, mean over random training images and model seeds (lower is better).")
     report.table(["M", "β_norm", "β", "metric (%)", "weak-label metric (%)", "reconstruction (nats)", "KL (nats)",
                   "models (diverged)"],

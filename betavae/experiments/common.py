@@ -8,6 +8,11 @@ from pathlib import Path
 
 from betavae.config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
 from betavae.errors import BetaVAEError
+from betavae.evaluate import EvalSettings
+from betavae.metrics.factor_classification import Table2Settings
+from betavae.metrics.higgins import BetaVAESettings, DlibSettings
+from betavae.metrics.linear import ClassifierSettings
+from betavae.metrics.registry import METRICS, PAPER_METRICS, metric_names
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,34 @@ def get_budget(name: str, workers: int | None = None) -> Budget:
     return budget
 
 
+DEFAULT_CLASSIFIER = ClassifierSettings()
+
+
+def paper_settings(L: int = 64, num_train: int = 10_000, num_test: int = 5_000, table2_train: int = 10_000,
+                   table2_test: int = 5_000, classifier: ClassifierSettings = DEFAULT_CLASSIFIER,
+                   metrics: str | tuple[str, ...] = PAPER_METRICS, smoke: bool = False, **shared) -> EvalSettings:
+    """The one place a metric budget becomes :class:`EvalSettings`: the paper's metric and its dlib variant with L
+    pairs and num_train / num_test points, Table 2 with its own sizes (both with ``classifier``), and any later
+    metric named in ``metrics`` at its published defaults (``smoke``: its smoke sizes). ``shared``: classifier
+    seeds, sample seed, device."""
+    sizes = {"beta-vae": BetaVAESettings(L=L, num_train=num_train, num_test=num_test, classifier=classifier),
+             "beta-vae-dlib": DlibSettings(L=L, num_train=num_train, num_test=num_test),
+             "table2": Table2Settings(num_train=table2_train, num_test=table2_test, classifier=classifier)}
+    chosen = metric_names(metrics)
+    later = [METRICS[name].smoke if smoke else METRICS[name].settings_type() for name in chosen if name not in sizes]
+    return EvalSettings(metrics=(*[sizes[name] for name in chosen if name in sizes], *later), **shared)
+
+
+def eval_settings(budget: Budget, data, metrics: str | tuple[str, ...] = PAPER_METRICS) -> EvalSettings:
+    """The budget's metric sizes; Table 2 capped so train and test images stay distinct on small datasets; later
+    metrics at their smoke sizes on the smoke budget, at their published defaults otherwise."""
+    table2_train = min(budget.table2_train, data.num_images * 2 // 3)
+    table2_test = min(budget.table2_test, data.num_images - table2_train)
+    return paper_settings(L=budget.pairs, num_train=budget.metric_train, num_test=budget.metric_test,
+                          table2_train=table2_train, table2_test=table2_test, metrics=metrics,
+                          smoke=budget.name == "smoke", classifier_seeds=tuple(range(budget.classifier_seeds)))
+
+
 def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None = None,
                     beta_norm: float | None = None, latents: int | None = None, model_type: str = "beta-vae",
                     device: str = "auto", subset: str | None = None, data_path: str | None = None) -> RunConfig:
@@ -83,6 +116,7 @@ class ExperimentContext:
     device: str = "auto"
     progress: bool = True
     rows: tuple[str, ...] | None = None  # fig6-table / table2: only these rows (keys); None = all
+    metrics: tuple[str, ...] = ()  # fig6-table: later metrics scored on the same rows (`--metrics`)
 
 
     @property
@@ -91,7 +125,7 @@ class ExperimentContext:
 
     def settings(self) -> dict:
         return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
-                "device": self.device, "rows": self.rows}
+                "device": self.device, "rows": self.rows, "metrics": list(self.metrics)}
 
 
 def load_data(ctx: ExperimentContext):

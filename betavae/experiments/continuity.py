@@ -119,8 +119,9 @@ def run(ctx: ExperimentContext) -> Path:
         condition["metric"] = metric_protocol(evaluate_runs(runs, data, settings, ctx), settings)
     atomic_write_json(ctx.out_dir / "results.json", {"conditions": conditions, "skipped_strides": skipped,
                                                      "strided_factors": list(STRIDED_FACTORS), "beta": BETA})
-    report = _report(ctx, data, conditions, skipped, settings.num_train, settings.num_test)
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__})
+    paper = settings.get("beta-vae")
+    report = _report(ctx, data, conditions, skipped, paper.num_train, paper.num_test)
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.to_dict()})
 
 
 def _condition(data: GroundTruthData, stride: int, seeds: range, control: bool) -> dict:

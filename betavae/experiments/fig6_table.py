@@ -16,9 +16,10 @@ import numpy as np  # noqa: E402
 
 from betavae.data.ground_truth import GroundTruthData  # noqa: E402
 from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import describe_fit  # noqa: E402
-from betavae.experiments.common import ExperimentContext, load_data  # noqa: E402
-from betavae.experiments.rows import RowResult, eval_settings, score_rows  # noqa: E402
+from betavae.evaluate import describe_fit, metric_result  # noqa: E402
+from betavae.experiments.common import ExperimentContext, eval_settings, load_data  # noqa: E402
+from betavae.experiments.later_metrics import add_later_metrics  # noqa: E402
+from betavae.experiments.rows import RowResult, score_rows  # noqa: E402
 from betavae.experiments.table2 import add_table2  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.runs import RunDir  # noqa: E402
@@ -33,15 +34,15 @@ def run(ctx: ExperimentContext) -> Path:
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"fig6-table needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
     results = score_rows(ctx, data)
-    atomic_write_json(ctx.out_dir / "results.json", {"rows": [_summary(result) for result in results]})
-    settings = eval_settings(ctx.budget, data)
+    settings = eval_settings(ctx.budget, data, ctx.metrics)
+    paper = settings.get("beta-vae")
     report = Report("Disentanglement metric, Fig. 6 table — paper protocol (§4, App. A.4)")
     report.paragraph(
         f"{data.describe()['name']}; budget {ctx.budget.name}: {ctx.budget.steps} training steps per model, "
         f"{ctx.budget.model_seeds} model seeds × {len(settings.classifier_seeds)} classifier seeds, worst 50% of "
-        f"the pooled scores discarded (the paper: 10 × 3, models trained to convergence). Metric: L = {settings.L} "
-        f"pairs per point, {settings.num_train} training / {settings.num_test} test points, linear softmax "
-        f"classifier with Adagrad (lr {settings.lr}), inputs standardised = {settings.standardize}.")
+        f"the pooled scores discarded (the paper: 10 × 3, models trained to convergence). Metric: L = {paper.L} "
+        f"pairs per point, {paper.num_train} training / {paper.num_test} test points, linear softmax "
+        f"classifier with Adagrad (lr {paper.classifier.lr}), inputs standardised = {paper.classifier.standardize}.")
     rows = []
     for result in results:
         protocol = result.protocol()
@@ -49,7 +50,7 @@ def run(ctx: ExperimentContext) -> Path:
         ours = None if protocol["mean"] is None else 100 * protocol["mean"]
         paper = "–" if row.paper_mean is None else (f"{row.paper_mean:g}" + (
             f" ± {row.paper_std:g}" if row.paper_std is not None else ""))
-        dlib = [e["dlib"]["score"] for e in result.evaluations if e is not None and "dlib" in e]
+        dlib = [metric_result(e, "beta-vae-dlib")["score"] for e in result.evaluations if e is not None]
         rows.append([row.label, paper,
                      "–" if ours is None else f"{ours:.2f} ± {100 * protocol['std']:.2f}",
                      "–" if ours is None or row.paper_mean is None else f"{ours - row.paper_mean:+.2f}",
@@ -68,14 +69,17 @@ def run(ctx: ExperimentContext) -> Path:
     report.heading("Where we differ from the paper")
     report.paragraph(_differences(results, ctx, data))
     add_table2(report, results, data, ctx)  # computed by the same evaluations: no extra cost
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__})
+    later = add_later_metrics(report, results, ctx.metrics)  # `--metrics`: the same rows scored by later metrics
+    atomic_write_json(ctx.out_dir / "results.json", {"rows": [_summary(result) for result in results],
+                                                     "later_metrics": later})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.to_dict()})
 
 
 def _summary(result: RowResult) -> dict:
     return {"label": result.row.label, "key": result.row.key, "paper_mean": result.row.paper_mean,
             "paper_std": result.row.paper_std, "protocol": result.protocol(), "diverged": result.diverged,
-            "dlib": [None if e is None else e.get("dlib", {}).get("score") for e in result.evaluations],
-            "table2": [None if e is None else e.get("table2") for e in result.evaluations]}
+            "dlib": [None if e is None else metric_result(e, "beta-vae-dlib")["score"] for e in result.evaluations],
+            "table2": [metric_result(e, "table2") for e in result.evaluations]}
 
 
 def _differences(results: list[RowResult], ctx: ExperimentContext, data: GroundTruthData) -> str:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, evaluate_cached, evaluate_run_cached
-from betavae.experiments.common import Budget, ExperimentContext, beta_vae_config
+from betavae.evaluate import evaluate_cached, evaluate_run_cached, metric_result
+from betavae.experiments.common import ExperimentContext, beta_vae_config, eval_settings
 from betavae.experiments.runner import RunSpec, run_sweep
 from betavae.metrics.protocol import seed_protocol
+from betavae.metrics.registry import PAPER_METRICS
 from betavae.runs import DIVERGED
 
 
@@ -59,19 +60,10 @@ class RowResult:
     diverged: int = 0
 
     def metric_scores(self) -> list[list[float] | None]:
-        return [None if e is None else e["metric"]["scores"] for e in self.evaluations]
+        return [None if e is None else metric_result(e, "beta-vae")["scores"] for e in self.evaluations]
 
     def protocol(self) -> dict:
         return seed_protocol(self.metric_scores(), num_classifier_seeds=self.num_classifier_seeds)
-
-
-def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
-    """The budget's metric sizes; Table 2 capped so train and test images stay distinct on small datasets."""
-    table2_train = min(budget.table2_train, data.num_images * 2 // 3)
-    table2_test = min(budget.table2_test, data.num_images - table2_train)
-    return EvalSettings(L=budget.pairs, num_train=budget.metric_train, num_test=budget.metric_test,
-                        classifier_seeds=tuple(range(budget.classifier_seeds)), table2_train=table2_train,
-                        table2_test=table2_test)
 
 
 def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
@@ -94,7 +86,7 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
                                                             data_path=ctx.data_path))
              for row in rows if row.model_type for seed in range(budget.model_seeds)]
     outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress)}
-    settings = eval_settings(budget, data)
+    settings = eval_settings(budget, data, PAPER_METRICS + ctx.metrics)
     results = []
     for row in rows:
         result = RowResult(row, len(settings.classifier_seeds))

@@ -8,8 +8,9 @@ import numpy as np
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.experiments.common import ExperimentContext, load_data
-from betavae.experiments.rows import RowResult, eval_settings, score_rows
+from betavae.evaluate import metric_result
+from betavae.experiments.common import ExperimentContext, eval_settings, load_data
+from betavae.experiments.rows import RowResult, score_rows
 from betavae.io import atomic_write_json
 from betavae.viz.report import Report
 
@@ -22,16 +23,16 @@ def run(ctx: ExperimentContext) -> Path:
     report = Report("Ground-truth factor classification — Table 2 (App. A.5)")
     summary = add_table2(report, results, data, ctx)
     atomic_write_json(ctx.out_dir / "results.json", {"rows": summary})
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).__dict__})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).to_dict()})
 
 
 def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, ctx: ExperimentContext) -> list[dict]:
     """Per-factor accuracy of every row (mean ± std over model seeds) as a report section; returns the numbers."""
-    settings = eval_settings(ctx.budget, data)
+    settings = eval_settings(ctx.budget, data).get("table2")
     names = list(data.factor_names)
     table, summary = [], []
     for result in results:
-        accuracies = [e["table2"]["per_factor"] for e in result.evaluations if e is not None]
+        accuracies = [metric_result(e, "table2")["per_factor"] for e in result.evaluations if e is not None]
         if not accuracies:
             table.append([result.row.label, *["–"] * (len(names) + 1)])
             continue
@@ -45,9 +46,9 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
                   f"{100 * np.mean([1 / size for size in data.factor_sizes]):.1f}"])
     report.heading("Table 2: factor classification (App. A.5)")
     report.paragraph(
-        f"For each factor, a linear softmax classifier (Adagrad, lr {settings.lr}) predicts its class from the "
-        f"representation: {settings.table2_train} training / {settings.table2_test} test images, accuracy in % "
-        f"(mean ± std over model seeds, each the mean over {len(settings.classifier_seeds)} classifier seeds). "
+        f"For each factor, a linear softmax classifier (Adagrad, lr {settings.classifier.lr}) predicts its class "
+        f"from the representation: {settings.num_train} training / {settings.num_test} test images, accuracy in % "
+        f"(mean ± std over model seeds, each the mean over {ctx.budget.classifier_seeds} classifier seeds). "
         f"Budget {ctx.budget.name}, {ctx.budget.steps} training steps per model. The paper's Table 2 numbers "
         "are not reproduced here (no offline copy of the paper): compare by hand.")
     report.table(["representation", *names, "mean"], table)

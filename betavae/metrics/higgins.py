@@ -12,13 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
+from betavae.metrics.base import Metric, SettingError, Settings, Shared, setting
 from betavae.metrics.linear import ClassifierSettings, LinearClassifier, fit_linear_softmax, fit_sklearn_logistic
-from betavae.representations import CodeCache, Representation, cache_for
+
+if TYPE_CHECKING:
+    from betavae.data.ground_truth import GroundTruthData
+    from betavae.representations import CodeCache, Representation
 
 
 def default_scored_factors(data: GroundTruthData) -> tuple[str, ...]:
@@ -103,7 +107,8 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: np.random.Generator, *,
                     factors: Sequence[str] | None = None, L: int = 64, num_train: int = 10_000,
                     num_test: int = 5_000, classifier_seeds: Sequence[int] = (0, 1, 2),
-                    classifier: ClassifierSettings | None = None, cache: CodeCache | None = None) -> dict:
+                    classifier: ClassifierSettings | None = None, cache: CodeCache | None = None,
+                    device: str = "cpu") -> dict:
     """§3 eq. 5 / App. A.4: accuracy of a linear softmax classifier (Adagrad) predicting the fixed factor.
 
     Each classifier seed is one replicate: ``rng`` draws its own training and test points (seed after seed),
@@ -112,12 +117,14 @@ def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: 
     0.466), and the protocol's 3 classifier seeds would not measure anything. Returns a JSON-able dict.
     """
     classifier = classifier or ClassifierSettings()
+    from betavae.representations import cache_for
+
     cache = cache_for(representation, data, cache)
     scored = factor_ids(data, factors)
     names = [data.factor_names[k] for k in scored]
     splits = [_train_test_features(cache, data, scored, L, num_train, num_test, rng) for _ in classifier_seeds]
     start = time.perf_counter()
-    fits = [fit_linear_softmax(x_train, y_train, len(scored), seed, classifier)
+    fits = [fit_linear_softmax(x_train, y_train, len(scored), seed, classifier, device)
             for (x_train, y_train, _, _), seed in zip(splits, classifier_seeds)]
     result = _scores(fits, splits, names)
     scores = result["scores"]
@@ -144,6 +151,8 @@ def beta_vae_metric_dlib(representation: Representation, data: GroundTruthData, 
     * disentanglement_lib loops over points with a ``RandomState``; here the same distribution is drawn
       vectorised from a ``Generator``, so the draws (not their law) differ.
     """
+    from betavae.representations import cache_for
+
     cache = cache_for(representation, data, cache)
     scored = list(range(data.num_factors))
     split = _train_test_features(cache, data, scored, L, num_train, num_eval, rng)
@@ -169,9 +178,116 @@ def _scores(fits: Sequence[LinearClassifier], splits: Sequence[tuple[np.ndarray,
             "per_factor_accuracy": {name: _json_float(value) for name, value in zip(names, recall)},
             "confusion": confusion.tolist(),
             "converged": [fit.converged for fit in fits], "epochs": [fit.epochs for fit in fits],
-            "train_loss": [fit.train_loss for fit in fits]}
+            "updates": [fit.updates for fit in fits], "train_loss": [fit.train_loss for fit in fits]}
 
 
 def _json_float(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
+
+
+# --- the metric contract (metrics/base.py) ---------------------------------------------------------------------------
+
+def _percentages(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{value:.2%}" for value in values) + "]"
+
+
+def per_factor_cells(accuracies: dict) -> str:
+    return ", ".join(f"{name} {'n/a' if acc is None else f'{acc:.1%}'}" for name, acc in accuracies.items())
+
+
+@dataclass(frozen=True)
+class BetaVAESettings(Settings):
+    """App. A.4: L = 64 pairs per point, 10,000 training / 5,000 test points, a linear softmax classifier (Adagrad)."""
+
+    L: int = setting(64, "pairs averaged into one z_diff point (eq. 5)", minimum=1)
+    num_train: int = setting(10_000, "training points", minimum=1)
+    num_test: int = setting(5_000, "test points", minimum=1)
+    scored_factors: tuple[str, ...] | None = setting(None, "factors used as labels, comma-separated (none: the "
+                                                           "dataset's default; dSprites: all but shape)")
+    classifier: ClassifierSettings = setting(ClassifierSettings(), "the linear classifier")
+
+    def check(self) -> None:
+        if isinstance(self.scored_factors, str):
+            object.__setattr__(self, "scored_factors", (self.scored_factors,))
+        if self.scored_factors is not None and not self.scored_factors:
+            raise SettingError("scored_factors", "scored_factors must name at least one factor (or be None for the "
+                                                 "dataset default)")
+
+
+class BetaVAEMetric(Metric):
+    """§3 eq. 5 / App. A.4 (Higgins et al. 2017): the paper's metric, one replicate per classifier seed."""
+
+    name = "beta-vae"
+    title = "β-VAE metric (Higgins et al. 2017, eq. 5, App. A.4)"
+    settings_type = BetaVAESettings
+    smoke = BetaVAESettings(L=16, num_train=400, num_test=200)
+    stream = 0
+    seeds = "all"
+    combine_rules = {"confusion": "sum", "converged": "all", "epochs": "max", "updates": "max", "classify_s": "sum",
+                     "settings": "first", "chance": "first", "scored_factors": "first"}
+
+    def check(self, settings: BetaVAESettings, data: GroundTruthData) -> None:
+        factor_ids(data, settings.scored_factors)
+
+    def compute(self, cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, settings: BetaVAESettings,
+                shared: Shared) -> dict:
+        return beta_vae_metric(cache.representation, data, rng, factors=settings.scored_factors, L=settings.L,
+                               num_train=settings.num_train, num_test=settings.num_test,
+                               classifier_seeds=shared.classifier_seeds, classifier=settings.classifier, cache=cache,
+                               device=shared.device)
+
+    def combine(self, results: list[dict]) -> dict:
+        """Per classifier seed, the mean over the models; the std over seeds of those means; each model's scores."""
+        combined = super().combine(results)
+        return {**combined, "std": float(np.std(combined["scores"])),
+                "per_model_scores": [result["scores"] for result in results]}
+
+    def rows(self, result: dict, settings: BetaVAESettings) -> list[tuple[str, str, str]]:
+        fit = (f"{settings.classifier.updates} updates" if settings.classifier.updates else
+               f"converged {result['converged']} after {result['epochs']} epochs")
+        return [("β-VAE metric (eq. 5)", f"{result['mean']:.2%}",
+                 f"± {result['std']:.2%} over classifier seeds: {_percentages(result['scores'])}; chance "
+                 f"{result['chance']:.1%}; L = {settings.L}, {settings.num_train} train / {settings.num_test} test "
+                 f"points; {fit}"),
+                ("  per fixed factor", "", per_factor_cells(result["per_factor_accuracy"]))]
+
+    def headline(self, result: dict) -> dict[str, float | None]:
+        return {"β-VAE metric": result["mean"]}
+
+
+@dataclass(frozen=True)
+class DlibSettings(Settings):
+    """disentanglement_lib's beta_vae_sklearn: batch_size (L) 64, num_train 10,000, num_eval 5,000."""
+
+    L: int = setting(64, "pairs averaged into one point (dlib's batch_size)", minimum=1)
+    num_train: int = setting(10_000, "training points", minimum=1)
+    num_test: int = setting(5_000, "evaluation points (dlib's num_eval)", minimum=1)
+
+
+class DlibMetric(Metric):
+    """disentanglement_lib's ``beta_vae_sklearn`` (Locatello et al. 2019's choices for Higgins et al.'s metric)."""
+
+    name = "beta-vae-dlib"
+    title = "β-VAE metric as disentanglement_lib scores it (beta_vae_sklearn: all factors, LogisticRegression())"
+    settings_type = DlibSettings
+    smoke = DlibSettings(L=16, num_train=400, num_test=200)
+    stream = 1
+    combine_rules = BetaVAEMetric.combine_rules | {"iterations": "max"}
+
+    def compute(self, cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, settings: DlibSettings,
+                shared: Shared) -> dict:
+        return beta_vae_metric_dlib(cache.representation, data, rng, L=settings.L, num_train=settings.num_train,
+                                    num_eval=settings.num_test, seed=shared.classifier_seeds[0], cache=cache)
+
+    def combine(self, results: list[dict]) -> dict:
+        return {**super().combine(results), "per_model_scores": [result["score"] for result in results]}
+
+    def rows(self, result: dict, settings: DlibSettings) -> list[tuple[str, str, str]]:
+        return [("dlib beta_vae_sklearn", f"{result['score']:.2%}",
+                 f"train {result['train_accuracy']:.2%}; chance {result['chance']:.1%}; all factors, "
+                 f"LogisticRegression() converged {result['converged']} in {result['iterations']} iterations"),
+                ("  per fixed factor", "", per_factor_cells(result["per_factor_accuracy"]))]
+
+    def headline(self, result: dict) -> dict[str, float | None]:
+        return {"dlib variant": result["score"]}

@@ -8,7 +8,9 @@ kind of linear classifier on the codes themselves. Convergence is made precise h
 * training runs in minibatches (``batch_size``; ``None`` = full batch) in an order drawn from ``seed``,
   and after every epoch the full training-set NLL is measured;
 * the run has *converged* at epoch ``e`` when the best loss so far improved by less than ``tol``
-  over the last ``window`` epochs; otherwise it stops at ``max_epochs`` with ``converged = False``.
+  over the last ``window`` epochs; otherwise it stops at ``max_epochs`` with ``converged = False``;
+* or, with ``updates`` set, it makes exactly that many Adagrad updates (the last epoch may be partial) and
+  tests nothing (``converged = None``): a fixed training budget, e.g. to measure how the score depends on it.
 
 The seed drives the initial weights (normal, std 0.01) and the minibatch order, nothing else.
 The dlib variant of the metric uses scikit-learn's logistic regression instead; :func:`fit_sklearn_logistic`
@@ -21,37 +23,29 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from betavae.errors import BetaVAEError
+from betavae.metrics.base import Settings, setting
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
-class ClassifierSettings:
+class ClassifierSettings(Settings):
     """How the linear softmax classifier is trained (App. A.4: Adagrad, learning rate 1e-2)."""
 
-    lr: float = 1e-2
-    batch_size: int | None = 64
-    max_epochs: int = 1000
-    tol: float = 1e-3
-    window: int = 10
-    standardize: bool = True
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise BetaVAEError(f"classifier learning rate must be > 0, got {self.lr}")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise BetaVAEError(f"classifier batch size must be >= 1 (or None for full batch), got {self.batch_size}")
-        if self.max_epochs < 1:
-            raise BetaVAEError(f"classifier max_epochs must be >= 1, got {self.max_epochs}")
-        if not self.tol >= 0:
-            raise BetaVAEError(f"classifier tolerance must be >= 0, got {self.tol}")
-        if self.window < 1:
-            raise BetaVAEError(f"classifier convergence window must be >= 1 epoch, got {self.window}")
+    lr: float = setting(1e-2, "Adagrad learning rate (App. A.4)", above=0)
+    batch_size: int | None = setting(64, "minibatch size (none: full batch)", minimum=1)
+    max_epochs: int = setting(1000, "stop after this many epochs if not converged", minimum=1)
+    tol: float = setting(1e-3, "converged: best training NLL improved by < tol over the last window", minimum=0)
+    window: int = setting(10, "epochs the convergence test looks back", minimum=1)
+    standardize: bool = setting(True, "standardise the classifier's inputs with the training set's mean and std")
+    updates: int | None = setting(None, "train exactly this many Adagrad updates (cycling through epochs), no "
+                                        "convergence test (none: until convergence)", minimum=1)
 
 
 @dataclass
@@ -63,8 +57,9 @@ class LinearClassifier:
     mean: np.ndarray  # [d]
     scale: np.ndarray  # [d]
     epochs: int
-    converged: bool
+    converged: bool | None  # None: a fixed number of updates, no convergence test
     train_loss: float
+    updates: int = 0  # optimiser steps taken (lbfgs: iterations)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         logits = ((np.asarray(x, np.float64) - self.mean) / self.scale) @ self.weight.T + self.bias
@@ -75,16 +70,20 @@ class LinearClassifier:
 
 
 def fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int,
-                       settings: ClassifierSettings = ClassifierSettings()) -> LinearClassifier:
+                       settings: ClassifierSettings = ClassifierSettings(), device: str = "cpu") -> LinearClassifier:
     """App. A.4: a linear layer with softmax output trained on NLL with Adagrad until convergence."""
-    with _one_cpu_thread(settings.device):
-        return _fit_linear_softmax(*_check_xy(x, y, num_classes), num_classes, seed, settings)
+    import torch
+
+    with _one_cpu_thread(device):
+        return _fit_linear_softmax(*_check_xy(x, y, num_classes), num_classes, seed, settings, torch.device(device))
 
 
 @contextmanager
 def _one_cpu_thread(device: str) -> Iterator[None]:
     """These matrices are tiny: extra threads gain nothing, and on a busy machine every op waits for them
     (measured: a 1 s fit took minutes when the 2 cores were shared with other jobs)."""
+    import torch
+
     if torch.device(device).type != "cpu":
         yield
         return
@@ -96,10 +95,12 @@ def _one_cpu_thread(device: str) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int,
-                        settings: ClassifierSettings) -> LinearClassifier:
+def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int, settings: ClassifierSettings,
+                        device: torch.device) -> LinearClassifier:
+    import torch
+    import torch.nn.functional as F
+
     mean, scale = _standardiser(x, settings.standardize)
-    device = torch.device(settings.device)
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.from_numpy(((x - mean) / scale).astype(np.float32)).to(device)
     labels = torch.from_numpy(y).to(device)
@@ -109,9 +110,15 @@ def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: in
     sums = [torch.zeros_like(param) for param in params]
     batch_size = settings.batch_size or len(x)
     best = [float("inf")]  # best full training-set NLL after each epoch
-    converged = False
-    for epoch in range(1, settings.max_epochs + 1):
+    converged: bool | None = False
+    updates = 0
+    batches = -(-len(x) // batch_size)  # per epoch
+    max_epochs = settings.max_epochs if settings.updates is None else -(-settings.updates // batches)
+    for epoch in range(1, max_epochs + 1):
         for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            if updates == settings.updates:
+                break
+            updates += 1
             batch = batch.to(device)
             inputs_b = inputs[batch]
             # d NLL / d logits = softmax - onehot; written out because autograd triples the cost of these tiny steps
@@ -121,11 +128,15 @@ def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: in
                 param.addcdiv_(grad, total.sqrt().add_(1e-10), value=-settings.lr)
         loss = F.cross_entropy(inputs @ params[0].T + params[1], labels).item()
         best.append(min(best[-1], loss))
-        if epoch >= settings.window and best[-1 - settings.window] - best[-1] < settings.tol:
+        window = settings.window
+        if settings.updates is None and epoch >= window and best[-1 - window] - best[-1] < settings.tol:
             converged = True
             break
+    if settings.updates is not None:
+        converged = None
     weight, bias = (param.cpu().double().numpy() for param in params)
-    return LinearClassifier(weight, bias, mean, scale, epochs=epoch, converged=converged, train_loss=best[-1])
+    return LinearClassifier(weight, bias, mean, scale, epochs=epoch, converged=converged, train_loss=best[-1],
+                            updates=updates)
 
 
 def fit_sklearn_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int) -> LinearClassifier:
@@ -147,8 +158,9 @@ def fit_sklearn_logistic(x: np.ndarray, y: np.ndarray, num_classes: int, seed: i
     else:
         weight[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
     probabilities = np.clip(model.predict_proba(x)[np.arange(len(y)), np.searchsorted(model.classes_, y)], 1e-300, 1)
-    return LinearClassifier(weight, bias, np.zeros(x.shape[1]), np.ones(x.shape[1]), epochs=int(model.n_iter_.max()),
-                            converged=converged, train_loss=float(-np.log(probabilities).mean()))
+    iterations = int(model.n_iter_.max())
+    return LinearClassifier(weight, bias, np.zeros(x.shape[1]), np.ones(x.shape[1]), epochs=iterations,
+                            converged=converged, train_loss=float(-np.log(probabilities).mean()), updates=iterations)
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,207 @@
+"""The metric contract: each disentanglement metric is one file implementing :class:`Metric`, plus one line in
+``metrics/registry.py``.
+
+A metric has a name, a frozen settings dataclass (its published defaults; :attr:`Metric.smoke` holds smaller
+ones for quick runs), ``compute(cache, data, rng, settings, shared) -> result`` (a JSON-able dict), how the
+results of several models combine into one (App. A.3's ICA: one model per pair of shapes, averaged), and how a
+result prints as table rows. Settings fields declare their checks and help text in their metadata
+(:func:`setting`), so validation, the CLI's flags and ``--help`` all come from the dataclass.
+Like disentanglement_lib's ``(ground_truth_data, representation_function, random_state, **settings)``, but
+typed, with codes read from one :class:`~betavae.representations.CodeCache` and no global configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from betavae.errors import BetaVAEError
+
+if TYPE_CHECKING:  # the CLI builds its flags from settings without importing torch
+    from betavae.data.ground_truth import GroundTruthData
+    from betavae.representations import CodeCache
+
+
+def setting(default: Any, help: str, minimum: float | None = None, above: float | None = None) -> Any:
+    """A settings field with its help text and bounds (``minimum``: value >= it; ``above``: value > it)."""
+    return field(default=default, metadata={"help": help, "minimum": minimum, "above": above})
+
+
+class SettingError(BetaVAEError):
+    """A settings field out of its bounds; ``path`` names the field (``classifier.lr`` for nested ones)."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+class Settings:
+    """Base of every metric's settings dataclass: checks each field against its :func:`setting` bounds."""
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            if isinstance(value, list):
+                object.__setattr__(self, item.name, tuple(value))
+            if value is None or isinstance(value, (bool, str, tuple, list, Settings)):
+                continue
+            minimum, above = item.metadata.get("minimum"), item.metadata.get("above")
+            if not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
+                raise SettingError(item.name, f"{item.name} must be a number, got {value!r}")
+            if minimum is not None and value < minimum or above is not None and not value > above:
+                bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}"
+                raise SettingError(item.name, f"{item.name} must be {bound}, got {value!r}")
+        self.check()
+
+    def check(self) -> None:
+        """Checks across fields (override); raise :class:`SettingError`."""
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every metric receives besides its own settings: the classifier seeds, the device, progress bars."""
+
+    classifier_seeds: tuple[int, ...] = (0, 1, 2)
+    device: str = "cpu"
+    progress: bool = False
+
+
+class Metric(ABC):
+    """One disentanglement metric. Subclasses set the class attributes and implement compute and rows."""
+
+    name: ClassVar[str]  # registry and CLI name, e.g. "mig"
+    title: ClassVar[str]  # one line: what it is, after which paper
+    settings_type: ClassVar[type]  # a frozen dataclass deriving from Settings; its defaults are the published ones
+    smoke: ClassVar[Any]  # smaller settings for the smoke budget (minutes, tests)
+    stream: ClassVar[int]  # this metric's points come from default_rng([sample_seed, stream]); unique per metric
+    seeds: ClassVar[str] = "first"  # classifier seeds it uses: "all" (one replicate each), "first" or "none"
+    version: ClassVar[int] = 1  # bump when a change moves this metric's numbers: its cached results go stale
+    combine_rules: ClassVar[dict[str, str]] = {}  # field -> sum | all | max | first (default: mean over models)
+    # Reads a representation's compact form where it has one (``compact()``: one code dimension per factor). Only
+    # the ground truth has one: its default one-hot blocks give the paper's linear read-outs every class, but
+    # metrics that look for each factor in one dimension (MIG, SAP, DCI, modularity) would score the blocks.
+    compact: ClassVar[bool] = False
+
+    def check(self, settings: Any, data: GroundTruthData) -> None:
+        """Refuse settings this dataset cannot serve, before anything is encoded (override)."""
+        return None
+
+    @abstractmethod
+    def compute(self, cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, settings: Any,
+                shared: Shared) -> dict:
+        """The metric's numbers for the representation behind ``cache``, as a JSON-able dict."""
+
+    def combine(self, results: list[dict]) -> dict:
+        """Several models' results as one (App. A.3): field by field, by :attr:`combine_rules`."""
+        return combine_fields(results, self.combine_rules)
+
+    @abstractmethod
+    def rows(self, result: dict, settings: Any) -> list[tuple[str, str, str]]:
+        """Table rows (label, value, detail) for a result."""
+
+    @abstractmethod
+    def headline(self, result: dict) -> dict[str, float | None]:
+        """The few numbers a summary table shows (column name -> value)."""
+
+    def seeds_used(self, seeds: Sequence[int]) -> tuple[int, ...]:
+        return {"all": tuple(seeds), "first": tuple(seeds[:1]), "none": ()}[self.seeds]
+
+
+def combine_fields(values: list, rules: dict[str, str], key: str | None = None):
+    """One field of several models' results as one: dicts and lists field by field (a factor name inherits its
+    field's rule), strings taken from the first model, numbers averaged (None where absent, e.g. a class never
+    drawn as a test label), unless ``rules[field]`` says sum, all, max or first."""
+    first = values[0]
+    rule = rules.get(key or "")
+    if rule == "first" or isinstance(first, str):
+        return first
+    if rule == "sum" and isinstance(first, list) and first and isinstance(first[0], list):
+        return np.sum(values, axis=0).tolist()
+    if isinstance(first, dict):
+        return {name: combine_fields([value[name] for value in values], rules, name if name in rules else key)
+                for name in first}
+    if isinstance(first, (list, tuple)):
+        return [combine_fields(list(column), rules, key) for column in zip(*values)]
+    if rule == "all":
+        return None if any(value is None for value in values) else all(values)
+    if rule == "max":
+        return max(values)
+    if rule == "sum":
+        return float(sum(values))
+    numbers = [value for value in values if value is not None]
+    return float(np.mean(numbers)) if numbers else None
+
+
+# --- settings as flat (path, value) pairs: what the CLI's flags and the error messages name -----------------------
+
+@dataclass(frozen=True)
+class SettingField:
+    path: str  # "num_bins", or "classifier.lr" inside a nested settings dataclass
+    type: Any  # the resolved annotation, e.g. int | None
+    default: Any
+    help: str
+
+
+def setting_fields(settings_type: type, prefix: str = "") -> list[SettingField]:
+    """Every leaf field of a settings dataclass, nested ones flattened with dotted paths."""
+    hints = typing.get_type_hints(settings_type)
+    leaves = []
+    for item in dataclasses.fields(settings_type):
+        kind = hints[item.name]
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore
+        if dataclasses.is_dataclass(kind):
+            leaves += setting_fields(kind, f"{prefix}{item.name}.")
+        else:
+            leaves.append(SettingField(prefix + item.name, kind, default, item.metadata.get("help", "")))
+    return leaves
+
+
+def flag_name(metric: str, path: str) -> str:
+    """The CLI flag of a metric's setting: ``("mig", "num_bins")`` → ``--mig-num-bins``."""
+    return f"--{metric}-{path.replace('.', '-').replace('_', '-').lower()}"
+
+
+def with_values(settings: Any, values: dict[str, Any]) -> Any:
+    """``settings`` with the fields at ``values``' dotted paths replaced (validated again)."""
+    if not values:
+        return settings
+    direct = {path: value for path, value in values.items() if "." not in path}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        if "." in path:
+            head, rest = path.split(".", 1)
+            nested.setdefault(head, {})[rest] = value
+    unknown = [path for path in [*direct, *nested] if path not in {f.name for f in dataclasses.fields(settings)}]
+    if unknown:
+        raise BetaVAEError(f"{type(settings).__name__} has no setting {unknown[0]!r}")
+    changed = {}
+    for head, rest in nested.items():
+        try:
+            changed[head] = with_values(getattr(settings, head), rest)
+        except SettingError as error:
+            raise SettingError(f"{head}.{error.path}", str(error)) from None
+    return dataclasses.replace(settings, **direct, **changed)
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """A score for a table cell ("n/a" where there is none)."""
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def settings_from_dict(settings_type: type, values: dict) -> Any:
+    """A settings dataclass back from its ``dataclasses.asdict`` form (as stored in eval.json)."""
+    hints = typing.get_type_hints(settings_type)
+    kwargs = {}
+    for item in dataclasses.fields(settings_type):
+        if item.name in values:
+            value = values[item.name]
+            if dataclasses.is_dataclass(hints[item.name]):
+                value = settings_from_dict(hints[item.name], value)
+            kwargs[item.name] = tuple(value) if isinstance(value, list) else value
+    return settings_type(**kwargs)
