@@ -1,6 +1,7 @@
 """Bad input gets one clear line on stderr and exit status 2, never a traceback."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,6 +115,52 @@ def test_evaluate_a_representation_and_a_run(tmp_path, capsys):
     assert (run / "eval.json").stat().st_mtime_ns == before
     code, _, err = _run(capsys, "evaluate", "--representation", "wavelets", *small)
     assert code == 2 and "unknown representation 'wavelets'" in err
+
+
+def test_evaluate_any_metrics_with_derived_flags_and_json_on_stdout(tmp_path, capsys):
+    small = ["--dataset", "synthetic-squares", "--classifier-seeds", "1", "--quiet", "--representation", "ground-truth"]
+    code, out, err = _run(capsys, "evaluate", *small, "--metrics", "mig,dci", "--mig-num-bins", "10",
+                          "--dci-num-train", "300", "--dci-num-test", "100", "--dci-stages", "5", "--json", "-")
+    document = json.loads(out)  # stdout holds the evaluation file only; the table went to stderr
+    assert code == 0 and "MIG" in err and "DCI completeness" in err
+    entries = {entry["metric"]: entry for entry in document["metrics"].values()}
+    assert document["version"] == 3 and set(entries) == {"mig", "dci"}
+    assert entries["mig"]["settings"]["metric"]["num_bins"] == 10 and entries["mig"]["result"]["mig"] > 0.95
+    assert entries["dci"]["settings"]["metric"] == {"num_train": 300, "num_test": 100, "stages": 5, "max_depth": 3}
+    assert not (Path.cwd() / "-").exists()
+    run = tmp_path / "run"
+    assert _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")[0] == 0
+    code, _, _ = _run(capsys, "evaluate", str(run), "--metrics", "mig", "--quiet", "--json", str(tmp_path / "m.json"))
+    stored = json.loads((run / "eval.json").read_text())
+    assert code == 0 and json.loads((tmp_path / "m.json").read_text()) == stored  # one layout, the same entries
+    # another metric later: computed and added beside, the stored MIG entry untouched
+    _run(capsys, "evaluate", str(run), "--metrics", "mig,sap", "--sap-num-train", "200", "--sap-num-test", "100",
+         "--quiet")
+    grown = json.loads((run / "eval.json").read_text())["metrics"]
+    assert len(grown) == 2 and all(grown[key] == entry for key, entry in stored["metrics"].items())
+
+
+def test_evaluate_bad_metric_settings_end_in_one_error_line_naming_the_flag(capsys):
+    small = ["--representation", "ground-truth", "--dataset", "synthetic-squares", "--quiet"]
+    cases = [(["--metrics", "mig", "--mig-num-bins", "0"], "--mig-num-bins"),
+             (["--metrics", "all", "--table2-num-train", "150", "--table2-num-test", "100"], "--table2-num-train"),
+             (["--metrics", "mig", "--dci-stages", "3"], "--dci-stages"),
+             (["--metrics", "wavelets"], "unknown metric 'wavelets'"),
+             (["--beta-vae-classifier-lr", "0"], "--beta-vae-classifier-lr")]
+    for flags, message in cases:
+        code, _, err = _run(capsys, "evaluate", *small, *flags)
+        assert code == 2 and message in err and err.startswith("error:") and err.count("\n") == 1, err
+
+
+def test_evaluate_help_lists_the_registered_metrics_and_their_flags(capsys):
+    from betavae.metrics.registry import METRICS
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    out = capsys.readouterr().out
+    for name, metric in METRICS.items():
+        assert name in out and metric.title.split(" (")[0] in out
+    assert "--mig-num-bins" in out and "--beta-vae-classifier-updates" in out and "--sap-continuous" in out
 
 
 def test_traverse_writes_figures(tmp_path, capsys):

@@ -55,6 +55,20 @@ def test_unknown_experiment_and_budget(tmp_path):
         reproduce("samples", budget="huge", out_dir=tmp_path)
 
 
+def test_fig6_table_adds_a_table_of_later_metrics_for_the_same_rows(tmp_path):
+    out = tmp_path / "fig6"
+    report = reproduce("fig6-table", budget="smoke", out_dir=out, dataset="synthetic-squares", device="cpu",
+                       progress=False, rows="ground-truth,pca", metrics="mig,modularity")
+    later = json.loads((out / "results.json").read_text())["later_metrics"]
+    assert [row["key"] for row in later] == ["ground-truth", "pca"]
+    assert later[0]["metrics"]["MIG"]["mean"] > 0.95  # the factors, one class index each (measured 0.99)
+    assert set(later[1]["metrics"]) == {"MIG", "Modularity", "Explicitness"}
+    assert "Later disentanglement metrics" in report.read_text() and "Chen et al. 2018" in report.read_text()
+    assert "Later disentanglement metrics" in (out / "report.html").read_text()
+    with pytest.raises(BetaVAEError, match="fig6-table only"):
+        reproduce("samples", out_dir=tmp_path / "s", metrics="mig")
+
+
 @pytest.mark.slow  # ~50 s: all nine rows incl. InfoGAN and DC-IGN; CI runs it with -m slow
 def test_fig6_table_and_table2_on_synthetic_data(tmp_path):
     text = _run("fig6-table", tmp_path)

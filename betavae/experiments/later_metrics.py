@@ -40,8 +40,9 @@ def add_later_metrics(report: Report, results: list[RowResult], names: Sequence[
     columns = list(dict.fromkeys(column for row in summary for column in row["metrics"]))
     report.heading("Later disentanglement metrics (the same models)")
     report.paragraph("Each cell: mean ± std over the row's models. " + " ".join(
-        f"{METRICS[name].title}." for name in names) + " Settings (published defaults; smaller at the smoke budget) "
-        "are in settings.json; each metric's docstring names its source and disentanglement_lib's choices.")
+        f"{METRICS[name].title}." for name in names) + " Settings (published defaults at the paper budget, the "
+        "smoke sizes below it) are in settings.json; each metric's docstring names its source and "
+        "disentanglement_lib's choices.")
     report.table(["representation", *columns],
                  [[row["label"], *[_cell(row["metrics"].get(column)) for column in columns]] for row in summary])
     return summary
