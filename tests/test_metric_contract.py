@@ -61,3 +61,16 @@ def test_paper_metric_dlib_and_table2_numbers_are_pinned():
         got = numbers(evaluate_representation(representation, DATA, settings, progress=False))
         assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
         assert {**got, "train_loss": None} == {**expected, "train_loss": None}
+
+
+def test_a_fixed_number_of_classifier_updates_is_trained_and_recorded():
+    from betavae.metrics import fit_linear_softmax
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(100, 4)), rng.integers(0, 3, size=100)
+    fit = fit_linear_softmax(x, y, 3, seed=0, settings=ClassifierSettings(batch_size=32, updates=10))
+    # 100 points in batches of 32 make 4 updates an epoch: 10 updates end two updates into the third epoch
+    assert (fit.updates, fit.epochs, fit.converged) == (10, 3, None)
+    assert fit_linear_softmax(x, y, 3, seed=0, settings=ClassifierSettings(batch_size=None, updates=7)).updates == 7
+    converging = fit_linear_softmax(x, y, 3, seed=0, settings=ClassifierSettings(batch_size=32))
+    assert converging.converged is True and converging.updates == 4 * converging.epochs

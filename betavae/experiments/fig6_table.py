@@ -22,6 +22,7 @@ from betavae.experiments.later_metrics import add_later_metrics  # noqa: E402
 from betavae.experiments.rows import RowResult, score_rows  # noqa: E402
 from betavae.experiments.table2 import add_table2  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
+from betavae.metrics.registry import PAPER_METRICS  # noqa: E402
 from betavae.runs import RunDir  # noqa: E402
 from betavae.viz.report import Report  # noqa: E402
 
@@ -34,7 +35,7 @@ def run(ctx: ExperimentContext) -> Path:
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"fig6-table needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
     results = score_rows(ctx, data)
-    settings = eval_settings(ctx.budget, data, ctx.metrics)
+    settings = eval_settings(ctx.budget, data, PAPER_METRICS + ctx.metrics)
     paper = settings.get("beta-vae")
     report = Report("Disentanglement metric, Fig. 6 table — paper protocol (§4, App. A.4)")
     report.paragraph(
