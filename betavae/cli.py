@@ -22,6 +22,7 @@ TRAIN_FLAGS = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
     "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
     "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
+    "keep_steps": ("train", "keep_steps"),
     "codes": ("infogan", "codes"), "gan_width": ("infogan", "width"), "instance_noise": ("infogan", "instance_noise"),
     "info_weight": ("infogan", "info_weight"), "lr_discriminator": ("infogan", "lr_discriminator"),
     "lr_generator": ("infogan", "lr_generator"),
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
+    train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
+                       help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
     train.add_argument("--codes", type=int, help="infogan: continuous codes c ~ U(-1, 1) (default 5)")
     train.add_argument("--gan-width", type=int, help="infogan: DCGAN channel base (default 64)")
     train.add_argument("--instance-noise", type=float, help="infogan: noise std on D's inputs (default 0.2)")
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-dlib", action="store_true", help="skip the disentanglement_lib variant")
     evaluate.add_argument("--no-table2", action="store_true", help="skip Table 2 (factor classification)")
     evaluate.add_argument("--json", help="also write the result to this JSON file")
+    evaluate.add_argument("--step", type=int, help="score the weights a run kept at this step (train --keep-steps)")
     evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -114,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     traverse.add_argument("--seed", type=int, default=0, help="which images are picked (default 0)")
 
     reproduce = commands.add_parser("reproduce", help="reproduce one paper experiment and write its report")
-    reproduce.add_argument("experiment", help="fig6-table | table2 | beta-norm | beta-epsilon | continuity | "
-                                              "samples | traversals")
+    reproduce.add_argument("experiment", help="fig6-table | table2 | training-curve | metric-sensitivity | "
+                                              "beta-norm | beta-epsilon | continuity | samples | traversals")
     reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper (default smoke)")
     reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET[-DATASET])")
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
@@ -125,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--rows", help="fig6-table/table2: only these rows, e.g. pca,vae,beta-vae-b4 "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
                                           "beta-vae-b4)")
+    reproduce.add_argument("--betas", help="training-curve: the β curves, e.g. 1,2,4,8 (default 1,4)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
@@ -132,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     demo.add_argument("--device", default="auto")
     return parser
+
+
+def _step_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected step numbers separated by commas, e.g. 1000,2000; got {text!r}"
+                                         ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,7 +237,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                             sample_seed=args.sample_seed, standardize=not args.no_standardize,
                             table2_train=args.table2_train, table2_test=args.table2_test)
     if args.run_dir:
-        result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet)
+        result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet, step=args.step)
     else:
         from betavae.baselines.registry import make_representation
         from betavae.data.registry import load_dataset
@@ -252,7 +265,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
                        data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
-                       rows=args.rows)
+                       rows=args.rows, betas=args.betas)
     print(f"report: {report}")
     return 0
 

@@ -167,12 +167,16 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 100
     tensorboard: bool = False
+    keep_steps: tuple[int, ...] = ()  # also keep the weights of these steps in RUN/checkpoints/ (training curves)
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise BetaVAEError(f"{name} must be a positive integer, got {value!r}")
+        self.keep_steps = tuple(sorted(set(self.keep_steps)))
+        if any(step < 1 for step in self.keep_steps):
+            raise BetaVAEError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise BetaVAEError(f"seed must be a non-negative integer, got {self.seed!r}")
         _check_choice("device", self.device, DEVICES)
@@ -292,6 +296,8 @@ def _matches(value: Any, hint: Any) -> bool:
         return any(_matches(value, argument) for argument in arguments)
     if origin is Literal:
         return value in arguments
+    if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
+        return isinstance(value, (tuple, list)) and all(_matches(item, arguments[0]) for item in value)
     if origin is tuple:
         return (isinstance(value, (tuple, list)) and len(value) == len(arguments)
                 and all(_matches(item, argument) for item, argument in zip(value, arguments)))
@@ -325,7 +331,7 @@ def _from_dict(cls: type, values: Any, where: str) -> Any:
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif name == "image_shape" and isinstance(value, list):
+        elif name in ("image_shape", "keep_steps") and isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value

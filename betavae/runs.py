@@ -1,5 +1,6 @@
 """A run directory: ``config.json``, ``provenance.json`` (versions, git commit, data), ``checkpoint.pt``,
-``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``.
+``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``, and ``checkpoints/step_NNNNNNN.pt``: the weights
+of the steps named in ``train.keep_steps`` (model only, for training curves; never resumed from).
 
 ``status.json`` says ``running``, ``interrupted``, ``finished`` or ``diverged``; the paper's seed
 protocol reads it, so a diverged model is counted in the open rather than silently dropped.
@@ -31,6 +32,14 @@ class RunDir:
     status_path = property(lambda self: self.path / "status.json")
     eval_path = property(lambda self: self.path / "eval.json")
     figures_dir = property(lambda self: self.path / "figures")
+    kept_dir = property(lambda self: self.path / "checkpoints")
+
+    def kept_checkpoint_path(self, step: int) -> Path:
+        return self.kept_dir / f"step_{step:07d}.pt"
+
+    def kept_steps(self) -> list[int]:
+        """The steps whose weights this run kept (``train.keep_steps`` reached so far), in order."""
+        return sorted(int(path.stem.removeprefix("step_")) for path in self.kept_dir.glob("step_*.pt"))
 
     def exists(self) -> bool:
         return self.config_path.exists()
@@ -77,13 +86,25 @@ class RunDir:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(self.checkpoint_path, state)
 
-    def load_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any]:
-        if not self.checkpoint_path.exists():
+    def require_kept(self, step: int) -> None:
+        if not self.kept_checkpoint_path(step).exists():
+            raise BetaVAEError(f"{self.path} kept no weights of step {step} (kept: {self.kept_steps() or 'none'}); "
+                               "train with --keep-steps to keep them")
+
+    def keep_checkpoint(self, step: int, model_state: dict[str, Any]) -> None:
+        atomic_torch_save(self.kept_checkpoint_path(step), {"step": step, "model": model_state})
+
+    def load_checkpoint(self, device: torch.device | str = "cpu", step: int | None = None) -> dict[str, Any]:
+        """The latest checkpoint, or with ``step`` the weights kept at that step."""
+        if step is not None:
+            self.require_kept(step)
+        path = self.checkpoint_path if step is None else self.kept_checkpoint_path(step)
+        if not path.exists():
             raise BetaVAEError(f"{self.path} has no checkpoint.pt yet; train it first (or --resume it)")
         try:
-            return torch.load(self.checkpoint_path, map_location=device, weights_only=False)
+            return torch.load(path, map_location=device, weights_only=False)
         except Exception as exc:  # torch raises many types for a damaged file
-            raise BetaVAEError(f"checkpoint {self.checkpoint_path} is unreadable ({type(exc).__name__}); "
+            raise BetaVAEError(f"checkpoint {path} is unreadable ({type(exc).__name__}); "
                                "delete it and retrain, or restore it from a backup") from None
 
 
@@ -95,16 +116,18 @@ def same_run(first: RunConfig, second: RunConfig) -> bool:
 def _identity(config: RunConfig) -> dict:
     """What makes two configs the same run: everything but its length, device and TensorBoard switch."""
     values = config.to_dict()
-    values["train"] = {k: v for k, v in values["train"].items() if k not in ("steps", "device", "tensorboard")}
+    values["train"] = {k: v for k, v in values["train"].items()
+                       if k not in ("steps", "device", "tensorboard", "keep_steps")}
     return values
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[RunConfig, torch.nn.Module]:
-    """The trained model of a run directory (weights of its latest checkpoint), in eval mode."""
+def load_model(path: str | Path, device: torch.device | str = "cpu",
+               step: int | None = None) -> tuple[RunConfig, torch.nn.Module]:
+    """The trained model of a run directory (its latest checkpoint, or the weights kept at ``step``), in eval mode."""
     from betavae.models.registry import build_model
 
     run = RunDir(path)
     config = run.config()
     model = build_model(config)
-    model.load_state_dict(run.load_checkpoint(device)["model"])
+    model.load_state_dict(run.load_checkpoint(device, step)["model"])
     return config, model.to(device).eval()

@@ -107,7 +107,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
                 bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record.get('reconstruction', 0):.2f}",
                                 kl=f"{record.get('kl', 0):.2f}", img_s=f"{rate:.0f}")
                 sums, logged_steps, interval_start = {}, 0, time.perf_counter()
-            if step % config.train.checkpoint_every == 0 or step == last_step:
+            if step % config.train.checkpoint_every == 0 or step == last_step or step in config.train.keep_steps:
                 _checkpoint(run, config, task, batches, noise, step)
                 saved_step = step
             bar.update(1)
@@ -184,6 +184,8 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=_ckpt_step(run))
         raise DivergedError(f"the weights became non-finite by step {step}; run marked diverged in "
                             f"{run.status_path}, last good checkpoint kept (lower the lr or β)")
+    if step in config.train.keep_steps:  # before checkpoint.pt: a kill in between redoes this step, bit for bit
+        run.keep_checkpoint(step, task.model.state_dict())
     run.save_checkpoint({
         "step": step,
         "device": noise.device.type,

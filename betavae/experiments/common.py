@@ -42,7 +42,8 @@ BUDGETS = {
                     checkpoint_every=5000),
 }
 
-EXPERIMENTS = ("fig6-table", "table2", "beta-norm", "beta-epsilon", "continuity", "samples", "traversals")
+EXPERIMENTS = ("fig6-table", "table2", "training-curve", "metric-sensitivity", "beta-norm", "beta-epsilon",
+               "continuity", "samples", "traversals")
 
 
 def get_budget(name: str, workers: int | None = None) -> Budget:
@@ -83,7 +84,7 @@ class ExperimentContext:
     device: str = "auto"
     progress: bool = True
     rows: tuple[str, ...] | None = None  # fig6-table / table2: only these rows (keys); None = all
-
+    betas: tuple[float, ...] | None = None  # training-curve: the β curves (None: 1 and 4)
 
     @property
     def runs_dir(self) -> Path:
@@ -91,7 +92,7 @@ class ExperimentContext:
 
     def settings(self) -> dict:
         return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
-                "device": self.device, "rows": self.rows}
+                "device": self.device, "rows": self.rows, "betas": self.betas}
 
 
 def load_data(ctx: ExperimentContext):
