@@ -8,7 +8,9 @@ kind of linear classifier on the codes themselves. Convergence is made precise h
 * training runs in minibatches (``batch_size``; ``None`` = full batch) in an order drawn from ``seed``,
   and after every epoch the full training-set NLL is measured;
 * the run has *converged* at epoch ``e`` when the best loss so far improved by less than ``tol``
-  over the last ``window`` epochs; otherwise it stops at ``max_epochs`` with ``converged = False``.
+  over the last ``window`` epochs; otherwise it stops at ``max_epochs`` with ``converged = False``;
+* or, with ``updates`` set, it makes exactly that many Adagrad updates (epoch after epoch, the last one cut
+  short) and never tests convergence: the reading of "trained with Adagrad" as a fixed budget.
 
 The seed drives the initial weights (normal, std 0.01) and the minibatch order, nothing else.
 The dlib variant of the metric uses scikit-learn's logistic regression instead; :func:`fit_sklearn_logistic`
@@ -17,6 +19,7 @@ wraps it so both return the same :class:`LinearClassifier`.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +43,7 @@ class ClassifierSettings:
     window: int = 10
     standardize: bool = True
     device: str = "cpu"
+    updates: int | None = None  # a fixed number of Adagrad updates instead of "until convergence"
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
@@ -52,6 +56,8 @@ class ClassifierSettings:
             raise BetaVAEError(f"classifier tolerance must be >= 0, got {self.tol}")
         if self.window < 1:
             raise BetaVAEError(f"classifier convergence window must be >= 1 epoch, got {self.window}")
+        if self.updates is not None and self.updates < 1:
+            raise BetaVAEError(f"classifier updates must be >= 1 (or None: until convergence), got {self.updates}")
 
 
 @dataclass
@@ -110,8 +116,14 @@ def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: in
     batch_size = settings.batch_size or len(x)
     best = [float("inf")]  # best full training-set NLL after each epoch
     converged = False
-    for epoch in range(1, settings.max_epochs + 1):
+    fixed = settings.updates is not None
+    epochs = math.ceil(settings.updates / math.ceil(len(x) / batch_size)) if fixed else settings.max_epochs
+    done = 0
+    for epoch in range(1, epochs + 1):
         for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            if fixed and done == settings.updates:
+                break
+            done += 1
             batch = batch.to(device)
             inputs_b = inputs[batch]
             # d NLL / d logits = softmax - onehot; written out because autograd triples the cost of these tiny steps
@@ -119,9 +131,11 @@ def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: in
             for param, grad, total in zip(params, (error.T @ inputs_b, error.sum(0)), sums):
                 total.addcmul_(grad, grad)  # Adagrad, as torch.optim.Adagrad with its defaults (eps 1e-10)
                 param.addcdiv_(grad, total.sqrt().add_(1e-10), value=-settings.lr)
+        if fixed and epoch < epochs:
+            continue  # a fixed budget: the loss is measured once, at the end
         loss = F.cross_entropy(inputs @ params[0].T + params[1], labels).item()
         best.append(min(best[-1], loss))
-        if epoch >= settings.window and best[-1 - settings.window] - best[-1] < settings.tol:
+        if not fixed and epoch >= settings.window and best[-1 - settings.window] - best[-1] < settings.tol:
             converged = True
             break
     weight, bias = (param.cpu().double().numpy() for param in params)
