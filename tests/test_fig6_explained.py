@@ -151,3 +151,75 @@ def test_a_stopped_sweep_worker_starts_no_further_run(tmp_path, tiny_config):
     finally:
         runner._worker_stopped.clear()
     assert not (tmp_path / "queued").exists()
+
+
+class FiveFactorShapes:
+    """dSprites' factor names and sizes, no images: what App. A.5's sentences are read against."""
+
+    factor_names = ("shape", "scale", "orientation", "pos_x", "pos_y")
+    factor_sizes = (3, 6, 40, 32, 32)
+
+
+def _table2_row(key, shape, scale, orientation, pos_x, pos_y):
+    return {"key": key, "label": key, "mean": {"shape": shape, "scale": scale, "orientation": orientation,
+                                               "pos_x": pos_x, "pos_y": pos_y}}
+
+
+def test_table2_claims_are_checked_against_our_numbers():
+    from betavae.experiments.table2 import paper_claims
+
+    summary = [_table2_row("ground-truth", 1, 1, 1, 1, 1), _table2_row("beta-vae-b4", .6, .5, .1, .4, .4),
+               _table2_row("dcign", .5, .5, .1, .35, .35), _table2_row("pca", .4, .3, .05, .5, .5),
+               _table2_row("ica", .9, .2, .03, .1, .1)]
+    verdicts = {claim["claim"]: claim["verdict"] for claim in paper_claims(summary, FiveFactorShapes())}
+    assert verdicts == {"β-VAE is best on average over the five factors": "agrees", "DC-IGN is second": "agrees",
+                        "ICA does well only on shape": "agrees", "PCA does well on position": "agrees"}
+    summary[1] = _table2_row("beta-vae-b4", .3, .3, .05, .1, .1)  # now last on average, behind PCA on position
+    summary[4] = _table2_row("ica", .9, .8, .03, .1, .1)  # and ICA also reads scale well
+    verdicts = {claim["claim"]: claim["verdict"] for claim in paper_claims(summary, FiveFactorShapes())}
+    assert verdicts["β-VAE is best on average over the five factors"] == "disagrees"
+    assert verdicts["ICA does well only on shape"] == "disagrees"
+    missing = paper_claims([row for row in summary if row["key"] != "dcign"], FiveFactorShapes())
+    assert {"claim": "DC-IGN is second", "verdict": "not scored", "because": "no dcign row in this run (--rows)"} \
+        in missing
+
+
+def test_paper_values_apply_only_to_dsprites():
+    from betavae.experiments.common import paper_values_apply
+
+    assert not paper_values_apply(SyntheticSquares())
+    assert paper_values_apply(type("D", (), {"name": "dsprites (generated)"})())
+    assert paper_values_apply(type("D", (), {"name": "dsprites (official)"})())
+
+
+@pytest.mark.slow  # ~2 min each on 2 cores: whole experiments at the smoke budget; CI runs them with -m slow
+def test_training_curve_end_to_end(tmp_path):
+    from betavae.experiments.reproduce import reproduce
+
+    report = reproduce("training-curve", budget="smoke", out_dir=tmp_path / "curve", dataset="synthetic-squares",
+                       device="cpu", progress=False).read_text()
+    results = json.loads((tmp_path / "curve" / "results.json").read_text())
+    assert {(p["curve"], p["seed"], p["step"]) for p in results["points"]} == {
+        (curve, seed, step) for curve, seeds in (("beta1", 2), ("beta4", 2), ("beta4-adam", 1))
+        for seed in range(seeds) for step in (10, 20, 40)}
+    assert results["answer"] in report and "the paper reports" not in results["answer"]  # no dSprites values here
+    assert "paper (Fig. 6)" not in report and (tmp_path / "curve" / "training_curve.png").stat().st_size > 10_000
+    before = (tmp_path / "curve" / "runs" / "beta4-seed0" / "eval.json").stat().st_mtime_ns
+    reproduce("training-curve", budget="smoke", out_dir=tmp_path / "curve", dataset="synthetic-squares",
+              device="cpu", progress=False)  # a rerun recomputes nothing
+    assert (tmp_path / "curve" / "runs" / "beta4-seed0" / "eval.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.slow
+def test_metric_sensitivity_end_to_end(tmp_path):
+    from betavae.experiments.reproduce import reproduce
+
+    report = reproduce("metric-sensitivity", budget="smoke", out_dir=tmp_path / "sens", dataset="synthetic-squares",
+                       device="cpu", progress=False).read_text()
+    results = json.loads((tmp_path / "sens" / "results.json").read_text())
+    assert set(results["scores"]) == {"ground-truth", "raw-pixels", "pca", "ica", "untrained-vae", "vae",
+                                      "beta-vae-b4"}
+    labels = [reading["label"] for reading in results["readings"]]
+    assert all(len(results["scores"]["pca"][label]) == 2 for label in labels)  # smoke: 2 classifier seeds
+    assert results["scores"]["ground-truth"]["std b64 conv"] == [1.0, 1.0]
+    assert "nothing to compare against" in report and "inside ± std" not in report  # not dSprites

@@ -95,6 +95,28 @@ class ExperimentContext:
                 "device": self.device, "rows": self.rows, "betas": self.betas}
 
 
+def paper_values_apply(data) -> bool:
+    """The paper's numbers (Fig. 6, App. A.5) are dSprites numbers: reports compare with them only on dSprites."""
+    return data.name.lower().startswith("dsprites")
+
+
+def sibling_results(ctx: ExperimentContext, experiment: str) -> tuple[Path, dict] | None:
+    """The results.json of another experiment on the same dataset beside this one (``reproductions/EXPERIMENT-BUDGET``,
+    the default --out, or any ``EXPERIMENT-*`` folder next to ``ctx.out_dir``), preferring the same budget."""
+    import json
+
+    parent = ctx.out_dir.parent
+    for folder in [parent / f"{experiment}-{ctx.budget.name}", *sorted(parent.glob(f"{experiment}-*"))]:
+        try:
+            settings = json.loads((folder / "settings.json").read_text())["settings"]
+            results = json.loads((folder / "results.json").read_text())
+        except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if settings.get("dataset") == ctx.dataset:
+            return folder, results
+    return None
+
+
 def load_data(ctx: ExperimentContext):
     from betavae.data.registry import load_dataset
 

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data
+from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data, paper_values_apply
 from betavae.experiments.rows import FIG6_ROWS, Row, row_for_data
 from betavae.experiments.runner import RunSpec, run_sweep
 from betavae.io import atomic_write, atomic_write_json
@@ -116,7 +116,8 @@ def run(ctx: ExperimentContext) -> Path:
                                          lambda row=row, outcome=outcome: score_row(
                                              _representation(row, data, outcome, ctx), data, plan, reading_list,
                                              ctx.progress))
-    summary = summarise(scores, rows, reading_list)
+    paper_applies = paper_values_apply(data)
+    summary = summarise(scores, rows if paper_applies else [], reading_list)
     atomic_write_json(ctx.out_dir / "results.json", {"scores": scores, "readings": [
         {**dataclasses.asdict(reading), "label": reading.label} for reading in reading_list], "summary": summary})
 
@@ -134,20 +135,22 @@ def run(ctx: ExperimentContext) -> Path:
     keys = [row.key for row in rows if row.key in scores]
     labels = {row.key: row.label for row in rows}
     paper = {row.key: row for row in rows}
-    header = ["reading", *[labels[key] for key in keys], "inside ± std", "within 5 points", "paper's order",
-              "mean |gap|"]
-    table = [["**paper**", *[_paper_cell(paper[key]) for key in keys], "", "", "", ""]]
+    fit_columns = ["inside ± std", "within 5 points", "paper's order", "mean |gap|"] if paper_applies else []
+    table = [["paper", *[_paper_cell(paper[key]) for key in keys], "", "", "", ""]] if paper_applies else []
     for reading in reading_list:
-        fit = summary["readings"][reading.label]
-        table.append([reading.label, *[f"{100 * np.mean(scores[key][reading.label]):.1f}" for key in keys],
-                      f"{fit['inside_std']}/{len(keys)}", f"{fit['within_5']}/{len(keys)}",
-                      "yes" if fit["paper_order"] else f"no (τ = {fit['kendall_tau']:.2f})",
-                      f"{fit['mean_abs_gap']:.1f}"])
-    report.table(header, table)
-    report.figure(_heat_map(scores, keys, labels, paper, reading_list, ctx.out_dir / "metric_sensitivity.png"),
-                  "ours − paper (points) for every representation under every reading")
-    report.heading("What each choice does")
-    report.paragraph(summary["effects"])
+        cells = [f"{100 * np.mean(scores[key][reading.label]):.1f}" for key in keys]
+        if paper_applies:
+            fit = summary["readings"][reading.label]
+            order = "yes" if fit["paper_order"] else f"no (τ = {fit['kendall_tau']:.2f})"
+            cells += [f"{fit['inside_std']}/{fit['compared']}", f"{fit['within_5']}/{fit['compared']}", order,
+                      f"{fit['mean_abs_gap']:.1f}"]
+        table.append([reading.label, *cells])
+    report.table(["reading", *[labels[key] for key in keys], *fit_columns], table)
+    if paper_applies:
+        report.figure(_heat_map(scores, keys, labels, paper, reading_list, ctx.out_dir / "metric_sensitivity.png"),
+                      "ours − paper (points) for every representation under every reading")
+        report.heading("What each choice does")
+        report.paragraph(summary["effects"])
     missing = [row.label for row in rows if row.key not in scores]
     if missing:
         report.paragraph(f"Not scored (their training diverged): {', '.join(missing)}.")
@@ -217,10 +220,13 @@ def summarise(scores: dict, rows: list[Row], reading_list: list[Reading]) -> dic
         gaps = {key: ours[key] - paper[key].paper_mean for key in keys}
         tau = _kendall_tau([paper[key].paper_mean for key in keys], [ours[key] for key in keys])
         per_reading[reading.label] = {
-            "ours": ours, "gaps": gaps, "kendall_tau": tau, "paper_order": tau == 1.0,
+            "ours": ours, "gaps": gaps, "kendall_tau": tau, "paper_order": tau == 1.0, "compared": len(keys),
             "inside_std": sum(abs(gaps[key]) <= (paper[key].paper_std or 0.0) + 1e-9 for key in keys),
             "within_5": sum(abs(gaps[key]) <= 5.0 for key in keys),
             "mean_abs_gap": float(np.mean([abs(gap) for gap in gaps.values()])) if gaps else 0.0}
+    if not keys:
+        return {"readings": {}, "finding": "The paper's values are for dSprites: on this dataset the table shows how "
+                "each reading moves each row, with nothing to compare against.", "effects": ""}
     return {"readings": per_reading, "finding": _finding(per_reading, keys, paper),
             "effects": _effects(per_reading, reading_list, keys, paper)}
 
