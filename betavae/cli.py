@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
-    reproduce.add_argument("--rows", help="fig6-table/table2: only these rows, e.g. pca,vae,beta-vae-b4 "
+    reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
                                           "beta-vae-b4)")
     reproduce.add_argument("--betas", help="training-curve: the β curves, e.g. 1,2,4,8 (default 1,4)")

@@ -25,6 +25,7 @@ from betavae.experiments.common import (  # noqa: E402
 )
 from betavae.experiments.rows import RowResult, eval_settings, score_rows  # noqa: E402
 from betavae.experiments.table2 import add_table2  # noqa: E402
+from betavae.experiments.training_curve import CURVE_OF_ROW  # noqa: E402
 from betavae.io import atomic_write, atomic_write_json  # noqa: E402
 from betavae.runs import RunDir  # noqa: E402
 from betavae.viz.report import Report  # noqa: E402
@@ -113,9 +114,6 @@ def _explain_gaps(results: list[RowResult], ctx: ExperimentContext) -> list[str]
                      "trained rows; the classifier's reading of App. A.4 moves every row); rerun this command "
                      "afterwards and each gap is explained with their numbers.")
     return lines
-
-
-CURVE_OF_ROW = {"vae": "beta1", "beta-vae-b4": "beta4"}  # the training-curve experiment's curve for a trained row
 
 
 def _by_training_length(row, found: tuple[Path, dict] | None) -> str:

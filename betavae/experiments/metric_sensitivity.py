@@ -27,16 +27,18 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from betavae.config import RunConfig
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data, paper_values_apply
 from betavae.experiments.rows import FIG6_ROWS, Row, row_for_data
-from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.experiments.runner import RunSpec, resolved, run_sweep
+from betavae.experiments.training_curve import CURVE_OF_ROW
 from betavae.io import atomic_write, atomic_write_json
 from betavae.metrics.higgins import factor_ids, train_test_features
 from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
 from betavae.representations import CodeCache
-from betavae.runs import FINISHED
+from betavae.runs import FINISHED, RunDir
 from betavae.viz.report import Report
 
 ROW_KEYS = ("ground-truth", "raw-pixels", "pca", "ica", "untrained-vae", "vae", "beta-vae-b4")
@@ -101,21 +103,24 @@ def run(ctx: ExperimentContext) -> Path:
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"metric-sensitivity needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
     plan = PLANS[ctx.budget.name]
-    rows = [row_for_data(row, data) for row in FIG6_ROWS if row.key in ROW_KEYS]
-    specs = [RunSpec(f"{row.key}-seed0", _trained_config(ctx, row, plan)) for row in rows if row.model_type]
-    outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)}
+    unknown = sorted(set(ctx.rows or ()) - set(ROW_KEYS))
+    if unknown:
+        raise BetaVAEError(f"metric-sensitivity has no row(s) {unknown}; choose from: {', '.join(ROW_KEYS)}")
+    rows = [row_for_data(row, data) for row in FIG6_ROWS if row.key in (ctx.rows or ROW_KEYS)]
     reading_list = readings(plan)
     scores: dict[str, dict[str, list[float]]] = {}  # row key → reading label → score per classifier seed
-    for row in rows:
-        outcome = outcomes.get(f"{row.key}-seed0")
-        if outcome is not None and outcome.state != FINISHED:
+    for row in sorted(rows, key=lambda row: row.model_type is not None):  # fitted rows first: they need no training
+        source = _trained_model(ctx, row, plan) if row.model_type else None
+        if row.model_type and source is None:
             continue  # diverged: named in the report
         identity = {"plan": dataclasses.asdict(plan), "readings": [r.label for r in reading_list],
-                    "data": data.describe().get("name"), "row": row.fitted or row.key}
+                    "data": data.describe().get("name"), "row": row.fitted or row.key,
+                    "model": None if source is None else [str(source[0].resolve()), source[1]]}
         scores[row.key] = _cached_scores(ctx.out_dir / "scores" / f"{row.key}.json", identity,
-                                         lambda row=row, outcome=outcome: score_row(
-                                             _representation(row, data, outcome, ctx), data, plan, reading_list,
+                                         lambda row=row, source=source: score_row(
+                                             _representation(row, data, source, ctx), data, plan, reading_list,
                                              ctx.progress))
+    sources = {row.key: _describe_source(ctx, row, plan) for row in rows if row.model_type}
     paper_applies = paper_values_apply(data)
     summary = summarise(scores, rows if paper_applies else [], reading_list)
     atomic_write_json(ctx.out_dir / "results.json", {"scores": scores, "readings": [
@@ -127,7 +132,8 @@ def run(ctx: ExperimentContext) -> Path:
         f"{data.describe()['name']}; budget {ctx.budget.name}. Representations held fixed: the ground truth, raw "
         f"pixels, PCA, ICA, an untrained VAE (seed 0), and a VAE and a β-VAE (β = 4) trained {plan.steps} steps "
         f"(seed 0; their scores depend on training length far more than on the classifier: see the training-curve "
-        f"experiment). Each reading is scored with {plan.classifier_seeds} classifier seeds (each its own points) on "
+        f"experiment). Trained models: {'; '.join(sources.values()) or 'none'}. Each reading is scored with "
+        f"{plan.classifier_seeds} classifier seeds (each its own points) on "
         f"{plan.num_test} test points; cells are the mean over classifier seeds, in %. Reading labels: std/raw = "
         f"inputs standardised or not; b64/full = minibatch 64 or full batch; conv = Adagrad until the training loss "
         f"stops improving, 1e3… = that many Adagrad updates; L and n where they differ from 64 and "
@@ -157,19 +163,52 @@ def run(ctx: ExperimentContext) -> Path:
     return report.write(ctx.out_dir, {**ctx.settings(), "plan": dataclasses.asdict(plan)})
 
 
-def _trained_config(ctx: ExperimentContext, row: Row, plan: SensitivityPlan):
+def _trained_model(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> tuple[Path, int | None] | None:
+    """The run (and kept step) of a trained row: the training curve's seed-0 model beside this report, at its kept
+    step ``plan.steps`` (the model a run of that length would be: keeping weights and a longer schedule change no
+    number), else a run trained here. None if it diverged."""
+    config = resolved(_trained_config(ctx, row, plan))
+    curve = RunDir(ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0")
+    if curve.exists() and plan.steps in curve.kept_steps() and _same_model(curve.config(), config):
+        return curve.path, plan.steps
+    [outcome] = run_sweep([RunSpec(f"{row.key}-seed0", config)], ctx.runs_dir, 1, ctx.progress)
+    return (outcome.run_dir, None) if outcome.state == FINISHED else None
+
+
+def _same_model(first: RunConfig, second: RunConfig) -> bool:
+    """Whether two runs train the same network the same way up to the shorter one's length (a "vae" is a
+    β-VAE with β = 1; length, checkpoints, logging and device change no number)."""
+    def essentials(config: RunConfig) -> dict:
+        values = config.to_dict()
+        values["model_type"] = "beta-vae" if values["model_type"] == "vae" else values["model_type"]
+        values["train"] = {key: values["train"][key] for key in ("batch_size", "seed")}
+        return values
+
+    return essentials(first) == essentials(second)
+
+
+def _describe_source(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> str:
+    curve = ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0"
+    if RunDir(curve).exists() and plan.steps in RunDir(curve).kept_steps():
+        return f"{row.label}: the training curve's seed-0 model at step {plan.steps:,} ({curve})"
+    return f"{row.label}: trained here for {plan.steps:,} steps, seed 0 (runs/{row.key}-seed0)"
+
+
+def _trained_config(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> RunConfig:
     config = beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=row.beta, model_type=row.model_type,
                              device=ctx.device, data_path=ctx.data_path)
     config.train.steps = plan.steps
     return config
 
 
-def _representation(row: Row, data: GroundTruthData, outcome, ctx: ExperimentContext):
+def _representation(row: Row, data: GroundTruthData, source: tuple[Path, int | None] | None,
+                    ctx: ExperimentContext):
     from betavae.baselines.registry import load_run_representation, make_representation
     from betavae.train import resolve_device
 
-    if outcome is not None:
-        return load_run_representation(outcome.run_dir, resolve_device(ctx.device))
+    if source is not None:
+        run_dir, step = source
+        return load_run_representation(run_dir, resolve_device(ctx.device), step)
     return make_representation(row.fitted, data, 0)
 
 

@@ -38,6 +38,7 @@ from betavae.viz.report import Report
 ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
 PROBE_IMAGES = 2000  # training images on which KL per latent is measured at each kept step
 PAPER = {row.key: row for row in FIG6_ROWS}  # the paper's VAE and β-VAE values, drawn as reference lines
+CURVE_OF_ROW = {"vae": "beta1", "beta-vae-b4": "beta4"}  # the curve that follows a trained row of Fig. 6
 
 
 @dataclass(frozen=True)
