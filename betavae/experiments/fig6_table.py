@@ -137,8 +137,7 @@ def _by_reading(row, found: tuple[Path, dict] | None) -> str:
         return ""
     folder, results = found
     readings = results.get("summary", {}).get("readings", {})
-    key = "ica" if row.key == "ica" else row.key
-    scored = {label: fit["ours"][key] for label, fit in readings.items() if key in fit.get("ours", {})}
+    scored = {label: fit["ours"][row.key] for label, fit in readings.items() if row.key in fit.get("ours", {})}
     if not scored:
         return ""
     default = next(iter(scored))  # the experiment lists its default reading first
