@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     colour = data.add_mutually_exclusive_group()
     colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
     colour.add_argument("--rgb", dest="grayscale", action="store_const", const=False, help="keep RGB")
-    data.add_argument("--force", action="store_true", help="rebuild an existing cache")
+    data.add_argument("--force", action="store_true", help="rebuild an existing cache (e.g. one found damaged)")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train a β-VAE into a run directory")
@@ -154,7 +154,8 @@ def run_data(args: argparse.Namespace) -> int:
     if args.dataset == "dsprites":
         from betavae.data import dsprites
 
-        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet)
+        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet,
+                                        force=args.force, verify=True)
         print(f"dSprites ready: {path}")
         return 0
     from betavae.data.registry import FOLDER_DATASETS

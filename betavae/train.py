@@ -54,34 +54,36 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         config, start = _check_run_dir(run, config, resume)
         if isinstance(start, TrainResult):  # already finished: never recompute
             return start
-        return _train_locked(run, config, start, writer_class, progress, stop_after, data)
+        saved = _Saved()
+        with _failures_keep_the_checkpoint(run, config, saved):
+            return _train_locked(run, config, start, saved, writer_class, progress, stop_after, data)
 
 
-def _train_locked(run: RunDir, config: RunConfig, resume: bool, writer_class, progress: bool,
+def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, writer_class, progress: bool,
                   stop_after: int | None, data: ImageDataset | None) -> TrainResult:
     device = resolve_device(config.train.device)
     data = data or load_training_data(config.data.dataset, config.data.path, config.data.subset, progress)
     if tuple(data.image_shape) != tuple(config.model.image_shape):
         raise BetaVAEError(f"{data.name} has images of shape {data.image_shape} but the model expects "
                            f"{config.model.image_shape}; leave model.image_shape unset to take the data's")
-    with _out_of_memory_is_an_error(run, config, "building the model"):
-        task = _build_task_seeded(config, device)
+    task = _build_task_seeded(config, device)
     batches = torch.Generator().manual_seed(config.train.seed)  # which images form each batch
     noise = torch.Generator(device=device).manual_seed(config.train.seed + 1)  # reparameterisation noise
     if resume:
-        start_step = _restore(run, config, task, batches, noise, device)
-        if run.config().to_dict() != config.to_dict():  # extending the run or new settings, now that it resumed
+        start_step = saved.step = _restore(run, config, task, batches, noise, device)
+        before = run.config()
+        if config.train.steps > before.train.steps:
+            notice(f"extending {run.path} from {before.train.steps} to {config.train.steps} steps")
+        if before.to_dict() != config.to_dict():  # a longer run or new settings, recorded now that it resumed
             atomic_write_json(run.config_path, config.to_dict())
     else:
         start_step = 0
         atomic_write_json(run.config_path, config.to_dict())
         atomic_write_json(run.provenance_path, {**provenance(), "data": data.describe()})
         run.log_path.unlink(missing_ok=True)
-    with _out_of_memory_is_an_error(run, config, "loading the images onto the device", start_step):
-        store = data.image_store(device)
-    progress_state = _Progress(saved_step=start_step)
+    store = data.image_store(device)
     if start_step == 0:  # so that even an early divergence leaves a good checkpoint behind
-        _checkpoint(run, config, task, batches, noise, 0, progress_state)
+        _checkpoint(run, config, task, batches, noise, 0, saved)
 
     steps, batch_size = config.train.steps, config.train.batch_size
     last_step = steps if stop_after is None else min(steps, start_step + stop_after)
@@ -92,15 +94,13 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, writer_class, pr
     writer = writer_class(str(run.path / "tensorboard")) if writer_class else None
     bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
     try:
-        with _interrupt_between_steps(run, progress_state) as interrupt, \
-                _out_of_memory_is_an_error(run, config, "training", progress_state), \
-                _write_errors_keep_the_checkpoint(run, progress_state):
+        with _interrupt_between_steps(run, saved) as interrupt:
             while step < last_step and not interrupt.is_set():
                 indices = task.batch_indices(data, batch_size, batches).to(device)
                 try:
                     metrics = task.step(store.batch(indices), step, noise)
                 except DivergedLoss as error:
-                    kept = progress_state.saved_step
+                    kept = saved.step
                     run.set_status(DIVERGED, step=step, loss=str(error.value), last_good_checkpoint_step=kept)
                     raise DivergedError(f"loss became {error.value} at step {step} (beyond {ABSURD_LOSS:g} counts as "
                                         f"diverged); run marked diverged in {run.status_path}, last good checkpoint "
@@ -121,11 +121,11 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, writer_class, pr
                                     kl=f"{record.get('kl', 0):.2f}", img_s=f"{rate:.0f}")
                     sums, logged_steps, interval_start = {}, 0, time.perf_counter()
                 if step % config.train.checkpoint_every == 0 or step == last_step:
-                    _checkpoint(run, config, task, batches, noise, step, progress_state)
+                    _checkpoint(run, config, task, batches, noise, step, saved)
                 bar.update(1)
             if step < last_step:  # a Ctrl-C ended the loop early
-                if progress_state.saved_step != step:
-                    _checkpoint(run, config, task, batches, noise, step, progress_state)
+                if saved.step != step:
+                    _checkpoint(run, config, task, batches, noise, step, saved)
                 run.set_status(INTERRUPTED, step=step, steps=steps)
                 raise StoppedByUser(f"interrupted at step {step}; checkpoint saved — continue with --resume")
     finally:
@@ -138,8 +138,8 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, writer_class, pr
 
 
 @dataclass
-class _Progress:
-    saved_step: int  # the step of the checkpoint on disk: where a stopped or failed run resumes
+class _Saved:
+    step: int | None = None  # the step of the checkpoint on disk: where a stopped or failed run resumes
 
 
 def _build_task_seeded(config: RunConfig, device: torch.device):
@@ -171,13 +171,11 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> tuple[RunCon
     if config.train.steps < saved.train.steps:
         raise BetaVAEError(f"{run.path} is a run of {saved.train.steps} steps; --steps {config.train.steps} would "
                            "shorten it, which a resume never does: drop --steps to continue it, or train a new --out")
-    if config.train.steps > saved.train.steps:
-        notice(f"extending {run.path} from {saved.train.steps} to {config.train.steps} steps")
     return config, run.checkpoint_path.exists()
 
 
 @contextlib.contextmanager
-def _interrupt_between_steps(run: RunDir, progress: _Progress):
+def _interrupt_between_steps(run: RunDir, saved: _Saved):
     """A first Ctrl-C ends the loop after the current step (so the checkpoint sits on a step boundary and
     resuming stays bit for bit); a second one stops at once, keeping the last periodic checkpoint."""
     requested = threading.Event()
@@ -192,8 +190,8 @@ def _interrupt_between_steps(run: RunDir, progress: _Progress):
     try:
         yield requested
     except KeyboardInterrupt:
-        run.set_status(INTERRUPTED, step=progress.saved_step)
-        raise StoppedByUser(f"stopped at once; the checkpoint of step {progress.saved_step} is kept — continue "
+        run.set_status(INTERRUPTED, step=saved.step)
+        raise StoppedByUser(f"stopped at once; the checkpoint of step {saved.step} is kept — continue "
                             "with --resume") from None
     finally:
         if in_main_thread:
@@ -208,47 +206,41 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _out_of_memory_is_an_error(run: RunDir, config: RunConfig, doing: str, progress: _Progress | int | None = None):
-    """Running out of memory becomes one error; a run that has a checkpoint is marked interrupted at it."""
+def _failures_keep_the_checkpoint(run: RunDir, config: RunConfig, saved: _Saved):
+    """Running out of memory, or a disk that fills up or turns read-only, becomes one error that names the
+    checkpoint that survived it (the run is marked interrupted there, so it is not left 'running')."""
     try:
         yield
-    except (RuntimeError, MemoryError) as error:
-        if not _is_out_of_memory(error):
+    except (OSError, RuntimeError, MemoryError) as error:
+        if isinstance(error, OSError):
+            problem = f"{error.strerror or error} ({error.filename or run.path})"
+            fix = "free space or fix the filesystem"
+        elif _is_out_of_memory(error):
+            problem = (f"out of memory (batch size {config.train.batch_size}, {config.model.latents} latents, "
+                       f"device {config.train.device})")
+            fix = "use a smaller --batch-size or --latents in a new --out, or a device with more memory"
+        else:
             raise
-        kept = ""
-        if progress is not None:
-            step = progress if isinstance(progress, int) else progress.saved_step
-            run.set_status(INTERRUPTED, step=step, steps=config.train.steps)
-            kept = f"; the run is marked interrupted at its checkpoint of step {step}"
-        raise BetaVAEError(f"out of memory while {doing} (batch size {config.train.batch_size}, "
-                           f"{config.model.latents} latents, device {config.train.device}){kept}; use a smaller "
-                           "--batch-size or --latents in a new --out, or a device with more memory") from None
-
-
-@contextlib.contextmanager
-def _write_errors_keep_the_checkpoint(run: RunDir, progress: _Progress):
-    """A full or read-only disk mid-run becomes one error naming the checkpoint that survived it."""
-    try:
-        yield
-    except OSError as error:
+        if saved.step is None:
+            raise BetaVAEError(f"{problem}; this command wrote no checkpoint to {run.path} (an earlier one is kept): "
+                               f"{fix}") from None
         with contextlib.suppress(OSError):  # the same disk may refuse this too
-            run.set_status(INTERRUPTED, step=progress.saved_step)
-        raise BetaVAEError(f"cannot write to {run.path} ({error.strerror or error}); the last good checkpoint "
-                           f"(step {progress.saved_step}) is kept: free space or fix the filesystem, then continue "
-                           f"with `betavae train --resume --out {run.path}`") from None
+            run.set_status(INTERRUPTED, step=saved.step, steps=config.train.steps)
+        raise BetaVAEError(f"{problem}; the last good checkpoint (step {saved.step}) is kept: {fix}, then "
+                           f"continue with `betavae train --resume --out {run.path}`") from None
 
 
 def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
-                step: int, progress: _Progress) -> None:
+                step: int, saved: _Saved) -> None:
     """Model, optimisers, the RNG states the loop draws from, the step and the config: enough to continue bit
     for bit (a GAN also gets a sample sheet in figures/).
 
     Weights that stopped being finite (an update from a finite loss can still overflow them) are never
     saved over the last good checkpoint: the run is marked diverged instead."""
     if not all(torch.isfinite(parameter).all() for parameter in task.model.parameters()):
-        run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=progress.saved_step)
+        run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=saved.step)
         raise DivergedError(f"the weights became non-finite by step {step}; run marked diverged in "
-                            f"{run.status_path}, last good checkpoint (step {progress.saved_step}) kept "
+                            f"{run.status_path}, last good checkpoint (step {saved.step}) kept "
                             "(lower the lr or β)")
     run.save_checkpoint({
         "step": step,
@@ -258,7 +250,7 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         "optimizers": {name: opt.state_dict() for name, opt in task.optimizers.items()},
         "rng": {"batches": batches.get_state(), "noise": noise.get_state()},
     })
-    progress.saved_step = step
+    saved.step = step
     run.set_status(RUNNING, step=step, steps=config.train.steps)  # where a killed run would resume
     if config.model_type == "infogan":  # a GAN's losses say little: its samples show collapse
         _draw_gan_samples(task.model, run, step)
