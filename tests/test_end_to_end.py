@@ -67,23 +67,16 @@ def test_other_experiments_smoke_on_dsprites(data_dir, tmp_path, experiment):
 
 
 def test_a_damaged_dsprites_cache_is_refused_and_data_dsprites_force_repairs_it(data_dir, tmp_path, capsys,
-                                                                                 monkeypatch):
+                                                                                 monkeypatch, damage_zip_member):
     """Issue 14.6 at full size, through the CLI: `data dsprites` reads every image (zip CRC-32) before saying
     ready, `train` points at `--force`, and `--force` rebuilds the cache."""
     import shutil
-    import zipfile
 
     from betavae.data import dsprites
 
     path = dsprites.generated_path(tmp_path)
     shutil.copyfile(dsprites.generated_path(data_dir), path)
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo("imgs.npy")
-    with open(path, "r+b") as handle:  # invert 4 bytes in the middle of the deflated images
-        handle.seek(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
-        damaged = bytes(255 - b for b in handle.read(4))
-        handle.seek(-4, 1)
-        handle.write(damaged)
+    damage_zip_member(path, "imgs.npy")
     monkeypatch.setenv("BETAVAE_DATA_DIR", str(tmp_path))
     assert main(["data", "dsprites", "--quiet"]) == 2
     assert "rebuild it with `betavae data dsprites --force`" in capsys.readouterr().err

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -354,19 +353,13 @@ def test_a_full_or_read_only_disk_keeps_the_last_good_checkpoint(tmp_path, tiny_
 
 # --- 6. a damaged dSprites cache is refused and rebuilt with --force (full-size CLI check: test_end_to_end) ---
 
-def test_a_damaged_dsprites_cache_is_refused_and_force_rebuilds_it(tmp_path):
+def test_a_damaged_dsprites_cache_is_refused_and_force_rebuilds_it(tmp_path, damage_zip_member):
     from betavae.data import dsprites as ds
 
     small = (1, 3, 2, 2, 3, 4)
     path = ds.ensure_dsprites(tmp_path, progress=False, sizes=small)
     good = path.read_bytes()
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo("imgs.npy")
-    with open(path, "r+b") as handle:  # invert 4 bytes in the middle of the deflated images
-        handle.seek(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
-        damaged = bytes(255 - b for b in handle.read(4))
-        handle.seek(-4, 1)
-        handle.write(damaged)
+    damage_zip_member(path, "imgs.npy")
     ds.ensure_dsprites(tmp_path, progress=False, sizes=small)  # the cheap check reads no pixels
     with pytest.raises(BetaVAEError, match="rebuild it with `betavae data dsprites --force`"):
         ds.ensure_dsprites(tmp_path, progress=False, sizes=small, verify=True)
