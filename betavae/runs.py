@@ -192,7 +192,8 @@ class RunDir:
             try:
                 yield
             finally:
-                os.ftruncate(fd, 0)  # released cleanly: nothing left for the next holder to report
+                with contextlib.suppress(OSError):  # e.g. a disk turned read-only: the error that says so goes on
+                    os.ftruncate(fd, 0)  # released cleanly: nothing left for the next holder to report
         finally:
             os.close(fd)  # closing releases the flock
 
@@ -275,12 +276,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getbuffer()
-    envelope = {"format": CHECKPOINT_FORMAT, "payload_sha256": hashlib.sha256(payload).hexdigest(),
-                "payload": torch.frombuffer(payload, dtype=torch.uint8)}
-    try:
-        atomic_torch_save(path, envelope)
-    finally:
-        del envelope, payload  # release the buffer's export before it is freed
+    atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, "payload_sha256": hashlib.sha256(payload).hexdigest(),
+                             "payload": torch.frombuffer(payload, dtype=torch.uint8)})
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
