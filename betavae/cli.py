@@ -44,13 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     colour = data.add_mutually_exclusive_group()
     colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
     colour.add_argument("--rgb", dest="grayscale", action="store_const", const=False, help="keep RGB")
-    data.add_argument("--force", action="store_true", help="rebuild an existing cache")
+    data.add_argument("--force", action="store_true", help="rebuild an existing cache (e.g. one found damaged)")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train a β-VAE into a run directory")
     train.add_argument("--config", help="JSON config file (see --print-config); flags override it")
     train.add_argument("--out", help="run directory (required unless --print-config)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
+                       "with its saved config (flags may only extend --steps or change logging, checkpointing, device)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--model", help="beta-vae (default) | vae (β = 1) | infogan | dcign (baselines, App. A.2)")
@@ -166,7 +167,8 @@ def run_data(args: argparse.Namespace) -> int:
     if args.dataset == "dsprites":
         from betavae.data import dsprites
 
-        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet)
+        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet,
+                                        force=args.force, verify=True)
         print(f"dSprites ready: {path}")
         return 0
     from betavae.data.registry import FOLDER_DATASETS
@@ -189,9 +191,15 @@ def run_data(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace):
     from betavae.config import RunConfig
 
-    config = RunConfig.load(args.config) if args.config else RunConfig()
     if args.beta is not None and args.beta_norm is not None:
         raise BetaVAEError("give --beta or --beta-norm, not both (β_norm = β·M/N is derived from the other)")
+    if args.resume and not args.config and args.out:  # the saved config, changed only by the flags given
+        from betavae.runs import RunDir
+
+        changes = {(f"{section}.{field}" if section else field): getattr(args, flag)
+                   for flag, (section, field) in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+        return RunDir(args.out).resumed_config(changes)
+    config = RunConfig.load(args.config) if args.config else RunConfig()
     if args.beta is not None or args.beta_norm is not None:  # a flag replaces the file's β and β_norm
         config.objective.beta = config.objective.beta_norm = None
     for flag, (section, field) in TRAIN_FLAGS.items():

@@ -273,6 +273,9 @@ class RunConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BetaVAEError(f"config file {path} is not valid JSON ({exc}); fix it or start from "
                                "`betavae train --print-config`") from None
+        except OSError as exc:
+            raise BetaVAEError(f"cannot read config file {path} ({exc.strerror}); give a JSON file, e.g. one "
+                               "written by `betavae train --print-config`") from None
         return cls.from_dict(values).validate()
 
 

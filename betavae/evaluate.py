@@ -284,6 +284,8 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
             stored = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
+        if not isinstance(stored, dict) or not isinstance(stored.get("evaluations", {}), dict):
+            raise BetaVAEError(f"{path} is damaged (not an object of evaluations); delete it to evaluate again")
     key = evaluation_key(settings, data, subject)
     if key in stored.get("evaluations", {}):
         return stored["evaluations"][key]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -69,9 +68,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def _json_default(value: Any) -> Any:
@@ -90,6 +87,11 @@ def read_json(path: str | Path) -> Any:
         raise BetaVAEError(f"{path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise BetaVAEError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it") from None
+    except UnicodeDecodeError:
+        raise BetaVAEError(f"{path} is not valid JSON (it holds bytes that are not UTF-8 text); fix or delete it"
+                           ) from None
+    except OSError as exc:
+        raise BetaVAEError(f"cannot read {path} ({exc.strerror}); check that it is a readable file") from None
 
 
 def ensure_writable_dir(path: str | Path) -> Path:
@@ -104,6 +106,11 @@ def ensure_writable_dir(path: str | Path) -> Path:
             f"cannot write to output directory {path} ({exc.strerror}); choose another --out or fix its permissions"
         ) from None
     return path
+
+
+def notice(message: str) -> None:
+    """Tell the user something they should know that is not an error (on stderr, beside the progress bar)."""
+    print(f"note: {message}", file=sys.stderr)
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:

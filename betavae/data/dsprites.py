@@ -218,6 +218,7 @@ class _Invalid(Exception):
 
 
 _FIX = f"pass DeepMind's {OFFICIAL_FILENAME} or run `betavae data dsprites` to generate the images"
+_REBUILD = "rebuild it with `betavae data dsprites --force`"
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -410,7 +411,7 @@ class DSprites(GroundTruthData):
 def load_dsprites(path: str | Path, progress: bool = False) -> DSprites:
     """DSprites from our generated .npz or DeepMind's official one (its pickled metadata is never read)."""
     path = Path(path).expanduser()
-    with _user_error(_FIX):
+    with _user_error(_REBUILD if path.name == GENERATED_FILENAME else _FIX):
         source = _inspect(path, LATENTS_SIZES)
         return DSprites(_read_packed(path, LATENTS_SIZES, progress), source, path)
 
@@ -428,20 +429,30 @@ def generated_path(data_dir: str | Path | None = None) -> Path:
 
 
 def ensure_dsprites(out_dir: str | Path | None = None, source: str | Path | None = None,
-                    progress: bool = True) -> Path:
-    """The validated official file ``source`` if given, else the generated file, rendered only if it is missing."""
+                    progress: bool = True, force: bool = False, verify: bool = False,
+                    sizes: tuple[int, ...] = LATENTS_SIZES) -> Path:
+    """The validated official file ``source`` if given, else the generated file, rendered if it is missing
+    (or if ``force``). ``verify`` also reads every image, so a damaged one fails its zip CRC-32 here (~10 s)."""
     if source is not None:
+        if force:
+            raise BetaVAEError("--force rebuilds the generated dSprites cache; it does not apply to --source")
         path = Path(source).expanduser()
         with _user_error(_FIX):
-            _inspect(path, LATENTS_SIZES)
+            _check(path, sizes, verify)
         return path
     path = generated_path(out_dir)
-    if path.exists():
-        with _user_error(f"delete {path} to have it generated again"):
-            _inspect(path, LATENTS_SIZES)
+    if path.exists() and not force:
+        with _user_error(_REBUILD):
+            _check(path, sizes, verify)
         return path
     ensure_writable_dir(path.parent)
-    return write_dsprites(path, progress=progress)
+    return write_dsprites(path, sizes=sizes, progress=progress)
+
+
+def _check(path: Path, sizes: tuple[int, ...], verify: bool) -> None:
+    _inspect(path, sizes)
+    if verify:
+        _read_packed(path, sizes, progress=False)
 
 
 def load(data_dir: str | Path | None = None, source: str | Path | None = None, progress: bool = True) -> DSprites:
