@@ -40,7 +40,6 @@ import csv
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -52,7 +51,7 @@ from tqdm.auto import tqdm
 import betavae
 from betavae.data.ground_truth import ImageDataset, check_indices
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir
+from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir, temp_file_beside
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 ARCHIVE_EXTENSIONS = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
@@ -240,7 +239,7 @@ def _decode_to_npy(files: list[Path], relative: list[str], path: Path, size: int
 
 
 def _temp_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = temp_file_beside(path)
     os.close(fd)
     return Path(name)
 
