@@ -14,10 +14,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from betavae.data.ground_truth import GroundTruthData, ImageDataset, check_indices
 from betavae.errors import BetaVAEError
+from betavae.progress import progress_bar
 
 
 @runtime_checkable
@@ -166,8 +166,8 @@ class CodeCache:
         if missing.size == 0:
             return
         start_time = time.perf_counter()
-        with tqdm(total=missing.size, unit="img", desc=f"encode {self.representation.name}",
-                  disable=not self.progress, leave=False) as bar:
+        with progress_bar(total=missing.size, unit="img", desc=f"encode {self.representation.name}",
+                          disable=not self.progress, leave=False) as bar:
             for start in range(0, missing.size, self.batch_size):
                 batch = missing[start:start + self.batch_size]
                 self._store(batch, self._encode(batch))

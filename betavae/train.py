@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from betavae.config import RunConfig
 from betavae.data.ground_truth import ImageDataset
@@ -20,6 +19,7 @@ from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
 from betavae.models.registry import NonFiniteLoss, build_task, prepare_config
+from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, same_run
 
 
@@ -81,7 +81,8 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     run.set_status(RUNNING, step=start_step, steps=steps)
     sums: dict[str, torch.Tensor] = {}
     logged_steps, interval_start, rate = 0, time.perf_counter(), None
-    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=steps, initial=start_step, disable=not progress, unit="step", desc="train",
+                       dynamic_ncols=True)
     step = start_step
     with _interrupt_between_steps(run) as interrupt:
         while step < last_step and not interrupt.is_set():

@@ -21,12 +21,12 @@ from typing import IO
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import betavae
 from betavae.data.ground_truth import GroundTruthData, ImageStore, check_indices
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write, ensure_writable_dir
+from betavae.progress import progress_bar
 
 # DeepMind's grid: factor classes in this order, posY fastest (index = classes @ latents_bases()).
 LATENTS_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
@@ -194,7 +194,7 @@ def write_dsprites(path: str | Path, sizes: tuple[int, ...] = LATENTS_SIZES, pro
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w") as archive:
-            with _member(archive, "imgs") as member, tqdm(
+            with _member(archive, "imgs") as member, progress_bar(
                 total=len(classes), unit="img", desc="rendering dSprites", disable=not progress
             ) as bar:
                 header = {"descr": "|u1", "fortran_order": False, "shape": (len(classes), IMAGE_SIZE, IMAGE_SIZE)}
@@ -309,8 +309,8 @@ def _read_packed(path: Path, sizes: tuple[int, ...], progress: bool) -> np.ndarr
     """uint8[N, 512]: ``imgs`` streamed chunk by chunk, checked to be 0/1 and bit-packed (8 pixels a byte)."""
     count = math.prod(sizes)
     packed = np.empty((count, _PIXELS // 8), dtype=np.uint8)
-    with _archive(path) as archive, tqdm(total=count, unit="img", desc="loading dSprites",
-                                         disable=not progress) as bar:
+    with _archive(path) as archive, progress_bar(total=count, unit="img", desc="loading dSprites",
+                                                 disable=not progress) as bar:
         handle, shape, dtype = _open_array(archive, path, "imgs")
         _expect(path, "imgs", shape, dtype, (count, IMAGE_SIZE, IMAGE_SIZE), "u")
         for start in range(0, count, _CHUNK):
