@@ -372,6 +372,7 @@ class DSprites(GroundTruthData):
     factor_names = ("shape", "scale", "orientation", "pos_x", "pos_y")
     factor_sizes = LATENTS_SIZES[1:]
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
+    class_names = {"shape": SHAPE_NAMES}
 
     def __init__(self, packed: np.ndarray | None = None, source: str = GENERATED, path: Path | None = None):
         if packed is not None and (packed.shape != (NUM_IMAGES, _PIXELS // 8) or packed.dtype != np.uint8):
@@ -402,6 +403,10 @@ class DSprites(GroundTruthData):
         """float64[n, 5]: shape 1..3, scale, orientation in radians, pos_x and pos_y in [0, 1]."""
         factors = np.asarray(factors, dtype=np.int64)
         return latents_values(np.column_stack([np.zeros(len(factors), dtype=np.int64), factors]))[:, 1:]
+
+    def factor_values(self, name: str) -> np.ndarray:
+        """DeepMind's latents_possible_values: scale 0.5–1, orientation in radians, positions in [0, 1]."""
+        return LATENTS_POSSIBLE_VALUES[LATENTS_NAMES[1 + self.factor_names.index(name)]].astype(np.float64)
 
     def describe(self) -> dict:
         return {**super().describe(), "source": self.source, "path": str(self.path) if self.path else None}

@@ -25,6 +25,10 @@ class SyntheticSquares(GroundTruthData):
         self.image_shape = (1, image_size, image_size)
         self.side_lengths = np.linspace(2, image_size // 3, num_sizes).round().astype(int)
 
+    def factor_values(self, name: str) -> np.ndarray:
+        """size: the side length in pixels; positions: the class index."""
+        return self.side_lengths.astype(np.float64) if name == "size" else super().factor_values(name)
+
     def images(self, indices: np.ndarray) -> np.ndarray:
         indices = check_indices(indices, self.num_images)
         size, pos_x, pos_y = self.factors(indices).T
