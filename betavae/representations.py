@@ -48,6 +48,10 @@ class ModelRepresentation:
 
     def __init__(self, name: str, model: torch.nn.Module, device: torch.device | str = "cpu",
                  batch_size: int = 2048):
+        if not callable(getattr(model, "encode_mean", None)):
+            raise BetaVAEError(f"{type(model).__name__} has no encode_mean method; a model representation needs "
+                               "encode_mean(x: float[b, C, H, W] in [0, 1]) -> float[b, d] (a β-VAE's μ(x)): add "
+                               "one to the module, or give any object with encode(images uint8[n, C, H, W])")
         self.name = name
         self.info: dict = {}  # e.g. the run directory and step it was loaded from
         self.model = model

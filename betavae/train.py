@@ -18,7 +18,7 @@ from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, atomic_write_text, ensure_writable_dir, provenance, read_json
-from betavae.models.registry import NonFiniteLoss, build_task, prepare_config
+from betavae.models.registry import NonFiniteLoss, build_task, divergence_hint, prepare_config
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, same_run
 
@@ -92,7 +92,8 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
             except NonFiniteLoss as error:
                 run.set_status(DIVERGED, step=step, loss=str(error.value), last_good_checkpoint_step=_ckpt_step(run))
                 raise DivergedError(f"loss became {error.value} at step {step}; run marked diverged in "
-                                    f"{run.status_path}, last good checkpoint kept (lower the lr or β)") from None
+                                    f"{run.status_path}, last good checkpoint kept ({divergence_hint(config)})"
+                                    ) from None
             step += 1
             for name, value in metrics.items():
                 sums[name] = sums.get(name, 0) + value.detach()
@@ -136,7 +137,7 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> int | None:
         return None
     if run.state == DIVERGED:
         raise BetaVAEError(f"{run.path} diverged ({run.status().get('loss')} at step {run.status().get('step')}); "
-                           "start a new run with another --out (e.g. a lower lr or β)")
+                           f"start a new run with another --out ({divergence_hint(config)})")
     if not resume:
         raise BetaVAEError(f"{run.path} already holds an unfinished run; pass --resume to continue it "
                            "or choose another --out")
@@ -184,7 +185,7 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
     if not all(torch.isfinite(parameter).all() for parameter in task.model.parameters()):
         run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=_ckpt_step(run))
         raise DivergedError(f"the weights became non-finite by step {step}; run marked diverged in "
-                            f"{run.status_path}, last good checkpoint kept (lower the lr or β)")
+                            f"{run.status_path}, last good checkpoint kept ({divergence_hint(config)})")
     run.save_checkpoint({
         "step": step,
         "device": noise.device.type,

@@ -16,7 +16,7 @@ from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.evaluate import describe_fit
 from betavae.experiments.common import ExperimentContext, load_data
-from betavae.experiments.rows import RowResult, eval_settings, score_rows
+from betavae.experiments.rows import RowResult, eval_settings, score_rows, size_notes
 from betavae.experiments.table2 import add_table2
 from betavae.io import atomic_write_json
 from betavae.runs import RunDir
@@ -70,7 +70,8 @@ def run(ctx: ExperimentContext) -> Path:
     report.heading("Where we differ from the paper")
     report.paragraph(_differences(results, ctx, data))
     add_table2(report, results, data, ctx)  # computed by the same evaluations: no extra cost
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__,
+                                      "size_notes": size_notes(ctx.budget, data)})
 
 
 def _summary(result: RowResult) -> dict:

@@ -79,6 +79,16 @@ def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
                         table2_test=table2_test)
 
 
+def size_notes(budget: Budget, data: GroundTruthData) -> list[str]:
+    """Each size that ``eval_settings`` had to make smaller than the budget's, with the reason (for the report
+    and settings.json, so that the sizes recorded are the sizes used)."""
+    used = eval_settings(budget, data)
+    return [f"Table 2 {part} images: {getattr(used, name)}, not the budget's {getattr(budget, name)}: {data.name} "
+            f"has {data.num_images} images and training and test images are kept distinct"
+            for part, name in (("training", "table2_train"), ("test", "table2_test"))
+            if getattr(used, name) != getattr(budget, name)]
+
+
 def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
     if keys is None:
         return FIG6_ROWS
@@ -127,7 +137,8 @@ def row_for_data(row: Row, data: GroundTruthData) -> Row:
     from betavae.baselines.registry import has_shape_pairs
 
     if row.fitted == "ica-pairs" and not has_shape_pairs(data):
-        return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica")
+        return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica",
+                       short="ICA (one fit)")
     return row
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.experiments.common import ExperimentContext, load_data
-from betavae.experiments.rows import RowResult, eval_settings, score_rows
+from betavae.experiments.rows import RowResult, eval_settings, score_rows, size_notes
 from betavae.io import atomic_write_json
 from betavae.viz.report import Report
 
@@ -22,7 +22,8 @@ def run(ctx: ExperimentContext) -> Path:
     report = Report("Ground-truth factor classification — Table 2 (App. A.5)")
     summary = add_table2(report, results, data, ctx)
     atomic_write_json(ctx.out_dir / "results.json", {"rows": summary})
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).__dict__})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).__dict__,
+                                      "size_notes": size_notes(ctx.budget, data)})
 
 
 def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, ctx: ExperimentContext) -> list[dict]:
@@ -49,7 +50,8 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
         f"representation: {settings.table2_train} training / {settings.table2_test} test images, accuracy in % "
         f"(mean ± std over model seeds, each the mean over {len(settings.classifier_seeds)} classifier seeds). "
         f"Budget {ctx.budget.name}, {ctx.budget.steps} training steps per model. The paper's Table 2 numbers "
-        "are not reproduced here (no offline copy of the paper): compare by hand.")
+        "are not reproduced here (no offline copy of the paper): compare by hand." +
+        "".join(f" {note}." for note in size_notes(ctx.budget, data)))
     report.table(["representation", *names, "mean"], table)
     report.paragraph("A linear classifier reads a factor well only if the representation holds it in a linearly "
                      "separable form: a single unit that varies monotonically with a 32-class position supports "
