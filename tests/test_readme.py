@@ -87,12 +87,12 @@ def test_readme_capacity_example_trains_on_dsprites_images(tmp_path):
     (command,) = [c for c in readme_commands() if "--objective capacity" in c]
     argv = shlex.split(command)[1:] + ["--steps", "12", "--device", "cpu", "--quiet"]
     config = train_config(build_parser().parse_args(argv))  # exactly what `betavae train` builds from the flags
-    resolved = prepare_config(train_config(build_parser().parse_args(argv)), DSprites.image_shape)
-    assert (resolved.optim.name, resolved.optim.lr, resolved.objective.gamma) == ("adam", 5e-4, 1000.0)
     dsprites = DSprites.rendered()
     data = SubsetData(dsprites, np.random.default_rng(0).choice(dsprites.num_images, 2048, replace=False))
     result = train(config, tmp_path / "cap", data=data, progress=False)
     assert result.state == "finished" and result.step == 12
+    resolved = prepare_config(train_config(build_parser().parse_args(argv)), DSprites.image_shape)
+    assert (resolved.optim.name, resolved.optim.lr, resolved.objective.gamma) == ("adam", 5e-4, 1000.0)
 
 
 def test_divergence_hint_of_the_capacity_objective_names_lr_and_gamma(tmp_path):
