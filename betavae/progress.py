@@ -70,7 +70,7 @@ class PlainProgress:
     def update(self, n: int = 1) -> None:
         self.n += n
         if self.line_due or time.monotonic() - self.last_line >= PLAIN_INTERVAL:
-            self._write()
+            self._write(with_postfix=self.line_due)
 
     def set_postfix(self, **values: Any) -> None:
         """New figures to report: written with the count of the next update (tqdm's callers update after)."""
@@ -82,7 +82,8 @@ class PlainProgress:
             self._write()
         self.closed = True
 
-    def _write(self) -> None:
+    def _write(self, with_postfix: bool = True) -> None:
+        """One line; the postfix only where it is new (or last), so that slow runs do not repeat stale figures."""
         from tqdm.std import tqdm
 
         self.last_line, self.written_n, self.line_due = time.monotonic(), self.n, False
@@ -93,4 +94,6 @@ class PlainProgress:
         if self.total and rate > 0 and self.n < self.total:
             parts.append(f"{tqdm.format_interval((self.total - self.n) / rate)} left")
         parts.append(f"{rate:.3g} {self.unit}/s")
-        print(", ".join(parts + ([self.postfix] if self.postfix else [])), file=sys.stderr, flush=True)
+        sys.stdout.flush()  # stdout and stderr redirected to one file: keep the lines in the order they happened
+        print(", ".join(parts + ([self.postfix] if self.postfix and with_postfix else [])), file=sys.stderr,
+              flush=True)
