@@ -7,7 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-from betavae.errors import BetaVAEError, StoppedByUser
+from betavae import __version__
+from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
+
+# Exit statuses, for scripts; printed by `betavae --help` and listed in the README.
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_STOPPED = 0, 2, 3, 130
+EXIT_STATUSES = f"""exit status:
+  {EXIT_OK}    success
+  {EXIT_BAD_INPUT}    bad input (missing or corrupt file, bad option, …): one `error:` line says what to do
+  {EXIT_DIVERGED}    training diverged (NaN/inf loss or weights): the run is marked diverged, its last good
+       checkpoint kept; the `error:` line names what to lower
+  {EXIT_STOPPED}  stopped by Ctrl-C: finished work and a checkpoint are kept; rerun the command to continue"""
 
 # CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
 TRAIN_FLAGS = {
@@ -31,7 +41,9 @@ TRAIN_FLAGS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.")
+    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.",
+                                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"betavae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="generate dSprites, or prepare a folder of images")
@@ -154,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except StoppedByUser as error:  # a clean stop, not bad input: the shell's Ctrl-C status
         print(f"stopped: {error}", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
+    except DivergedError as error:  # the input was valid; the optimisation failed
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
     except BetaVAEError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("stopped (Ctrl-C): finished work is kept; run the same command again to continue", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
 
 
 def run_data(args: argparse.Namespace) -> int:

@@ -30,6 +30,9 @@ DEVICES = ("auto", "cpu", "cuda")
 # Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
 # Burgess et al. (2018) used Adam with lr 5e-4.
 PAPER_OPTIMIZER = {"mlp": ("adagrad", 1e-2), "conv": ("adam", 1e-4), "burgess": ("adam", 5e-4)}
+# The capacity objective is Burgess et al.'s (2018): they trained it with Adam, lr 5e-4, whatever the network.
+# Its γ = 1000 multiplies the KL's gradient far beyond Eq. 4's β = 4: Adagrad at lr 1e-2 gives NaN by step 2.
+CAPACITY_OPTIMIZER = ("adam", 5e-4)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class ObjectiveConfig:
     kind: str = "beta"
     beta: float | None = None  # the paper's β; give this or beta_norm
     beta_norm: float | None = None  # App. A.6: β_norm = β·M/N
-    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C|
+    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C| (Burgess et al.: γ = 1000, C → 25 over 1e5 steps)
     capacity_max: float = 25.0  # nats, reached after capacity_steps
     capacity_steps: int = 100_000
 
@@ -147,8 +150,8 @@ class OptimConfig:
         if self.lr is not None and not (self.lr > 0):
             raise BetaVAEError(f"lr must be > 0, got {self.lr}")
 
-    def resolve(self, model: ModelConfig) -> None:
-        paper_name, paper_lr = PAPER_OPTIMIZER[model.arch]
+    def resolve(self, model: ModelConfig, objective: str = "beta") -> None:
+        paper_name, paper_lr = CAPACITY_OPTIMIZER if objective == "capacity" else PAPER_OPTIMIZER[model.arch]
         if self.name is None:
             self.name = paper_name
             self.lr = self.lr if self.lr is not None else paper_lr
@@ -253,7 +256,7 @@ class RunConfig:
         self.model.image_shape = tuple(self.model.image_shape or image_shape)
         self.validate()
         self.objective.resolve(self.model, defaults.beta)
-        self.optim.resolve(self.model)
+        self.optim.resolve(self.model, self.objective.kind)
         return self
 
     def to_dict(self) -> dict[str, Any]:

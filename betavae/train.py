@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from betavae.config import RunConfig
 from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, ensure_writable_dir, notice, provenance
-from betavae.models.registry import ABSURD_LOSS, DivergedLoss, build_task, prepare_config
+from betavae.models.registry import ABSURD_LOSS, DivergedLoss, build_task, divergence_hint, prepare_config
+from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
 
 
@@ -92,7 +92,8 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
     logged_steps, interval_start, rate = 0, time.perf_counter(), None
     step = start_step
     writer = writer_class(str(run.path / "tensorboard")) if writer_class else None
-    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=steps, initial=start_step, disable=not progress, unit="step", desc="train",
+                       dynamic_ncols=True)
     try:
         with _interrupt_between_steps(run, saved) as interrupt:
             while step < last_step and not interrupt.is_set():
@@ -104,7 +105,7 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
                     run.set_status(DIVERGED, step=step, loss=str(error.value), last_good_checkpoint_step=kept)
                     raise DivergedError(f"loss became {error.value} at step {step} (beyond {ABSURD_LOSS:g} counts as "
                                         f"diverged); run marked diverged in {run.status_path}, last good checkpoint "
-                                        f"(step {kept}) kept (lower the lr or β)") from None
+                                        f"(step {kept}) kept ({divergence_hint(config)})") from None
                 step += 1
                 for name, value in metrics.items():
                     sums[name] = sums.get(name, 0) + value.detach()
@@ -162,7 +163,7 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> tuple[RunCon
     done = status.get("step", 0)
     if status.get("state") == DIVERGED:
         raise BetaVAEError(f"{run.path} diverged ({status.get('loss')} at step {done}); "
-                           "start a new run with another --out (e.g. a lower lr or β)")
+                           f"start a new run with another --out ({divergence_hint(config)})")
     if status.get("state") == FINISHED and config.train.steps <= done:
         return config, TrainResult(run.path, FINISHED, done, None)
     if not resume:
@@ -241,7 +242,7 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         run.set_status(DIVERGED, step=step, loss="non-finite weights", last_good_checkpoint_step=saved.step)
         raise DivergedError(f"the weights became non-finite by step {step}; run marked diverged in "
                             f"{run.status_path}, last good checkpoint (step {saved.step}) kept "
-                            "(lower the lr or β)")
+                            f"({divergence_hint(config)})")
     state = {
         "step": step,
         "device": noise.device.type,

@@ -21,12 +21,12 @@ from typing import IO
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import betavae
 from betavae.data.ground_truth import GroundTruthData, ImageStore, check_indices
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write, ensure_writable_dir
+from betavae.progress import progress_bar
 
 # DeepMind's grid: factor classes in this order, posY fastest (index = classes @ latents_bases()).
 LATENTS_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
@@ -194,7 +194,7 @@ def write_dsprites(path: str | Path, sizes: tuple[int, ...] = LATENTS_SIZES, pro
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w") as archive:
-            with _member(archive, "imgs") as member, tqdm(
+            with _member(archive, "imgs") as member, progress_bar(
                 total=len(classes), unit="img", desc="rendering dSprites", disable=not progress
             ) as bar:
                 header = {"descr": "|u1", "fortran_order": False, "shape": (len(classes), IMAGE_SIZE, IMAGE_SIZE)}
@@ -310,8 +310,8 @@ def _read_packed(path: Path, sizes: tuple[int, ...], progress: bool) -> np.ndarr
     """uint8[N, 512]: ``imgs`` streamed chunk by chunk, checked to be 0/1 and bit-packed (8 pixels a byte)."""
     count = math.prod(sizes)
     packed = np.empty((count, _PIXELS // 8), dtype=np.uint8)
-    with _archive(path) as archive, tqdm(total=count, unit="img", desc="loading dSprites",
-                                         disable=not progress) as bar:
+    with _archive(path) as archive, progress_bar(total=count, unit="img", desc="loading dSprites",
+                                                 disable=not progress) as bar:
         handle, shape, dtype = _open_array(archive, path, "imgs")
         _expect(path, "imgs", shape, dtype, (count, IMAGE_SIZE, IMAGE_SIZE), "u")
         for start in range(0, count, _CHUNK):
@@ -373,6 +373,7 @@ class DSprites(GroundTruthData):
     factor_names = ("shape", "scale", "orientation", "pos_x", "pos_y")
     factor_sizes = LATENTS_SIZES[1:]
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
+    class_names = {"shape": SHAPE_NAMES}
 
     def __init__(self, packed: np.ndarray | None = None, source: str = GENERATED, path: Path | None = None):
         if packed is not None and (packed.shape != (NUM_IMAGES, _PIXELS // 8) or packed.dtype != np.uint8):
@@ -403,6 +404,10 @@ class DSprites(GroundTruthData):
         """float64[n, 5]: shape 1..3, scale, orientation in radians, pos_x and pos_y in [0, 1]."""
         factors = np.asarray(factors, dtype=np.int64)
         return latents_values(np.column_stack([np.zeros(len(factors), dtype=np.int64), factors]))[:, 1:]
+
+    def factor_values(self, name: str) -> np.ndarray:
+        """DeepMind's latents_possible_values: scale 0.5–1, orientation in radians, positions in [0, 1]."""
+        return LATENTS_POSSIBLE_VALUES[LATENTS_NAMES[1 + self.factor_names.index(name)]].astype(np.float64)
 
     def describe(self) -> dict:
         return {**super().describe(), "source": self.source, "path": str(self.path) if self.path else None}

@@ -6,29 +6,23 @@ rest, beside the paper's value and the full list of scores.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import describe_fit  # noqa: E402
-from betavae.experiments.common import (  # noqa: E402
-    ExperimentContext,
-    load_data,
-    paper_values_apply,
-    sibling_results,
-)
-from betavae.experiments.rows import RowResult, eval_settings, score_rows  # noqa: E402
-from betavae.experiments.table2 import add_table2  # noqa: E402
-from betavae.experiments.training_curve import CURVE_OF_ROW  # noqa: E402
-from betavae.io import atomic_write, atomic_write_json  # noqa: E402
-from betavae.runs import RunDir  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.evaluate import describe_fit
+from betavae.experiments.common import ExperimentContext, load_data, paper_values_apply, sibling_results
+from betavae.experiments.rows import RowResult, eval_settings, score_rows, size_notes
+from betavae.experiments.table2 import add_table2
+from betavae.experiments.training_curve import CURVE_OF_ROW
+from betavae.io import atomic_write_json
+from betavae.runs import RunDir
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
 
 LARGE_GAP = 5.0  # percentage points: a difference the report explains
 ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
@@ -68,7 +62,11 @@ def run(ctx: ExperimentContext) -> Path:
     report.table(headers, rows)
     if not paper_applies:
         report.paragraph(f"The paper's values are for dSprites; on {data.name} there is nothing to compare with.")
-    report.figure(_plot(results, ctx.out_dir / "fig6_table.png"), "ours (bars, kept scores) against the paper (x)")
+    title = (f"Fig. 6 metric on {data.describe()['name']}, budget {ctx.budget.name}: {ctx.budget.steps} steps, "
+             f"{ctx.budget.model_seeds} model × {len(settings.classifier_seeds)} classifier seeds")
+    report.figure(save_png(fig6_figure(results, title, paper_applies), ctx.out_dir / "fig6_table.png"),
+                  "ours (bars, kept scores)" + (" against the paper (x)" if paper_applies else "") +
+                  "; the table above names each row in full")
     fits = [[result.row.label, seed, describe_fit(evaluation.get("representation_info", {}))]
             for result in results if result.row.fitted
             for seed, evaluation in enumerate(result.evaluations) if evaluation is not None]
@@ -80,7 +78,8 @@ def run(ctx: ExperimentContext) -> Path:
         for line in _explain_gaps(results, ctx):
             report.paragraph(line)
     add_table2(report, results, data, ctx)  # computed by the same evaluations: no extra cost
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.__dict__,
+                                      "size_notes": size_notes(ctx.budget, data)})
 
 
 def _summary(result: RowResult) -> dict:
@@ -164,20 +163,20 @@ def _training_diagnostics(result: RowResult) -> str:
             f"{len(records[0]['kl_per_latent'])} latents active with KL > {ACTIVE_KL} nats)")
 
 
-def _plot(results: list[RowResult], path: Path) -> Path:
-    figure, axis = plt.subplots(figsize=(9, 3.8))
-    labels = [result.row.label for result in results]
+def fig6_figure(results: list[RowResult], title: str, show_paper: bool = True) -> Figure:
+    """Bars of our metric (mean ± std of the kept scores) per row, the paper's value as a cross (on dSprites)."""
+    figure = new_figure(9, 4.2)
+    axis = figure.subplots()
     ours = [100 * (result.protocol()["mean"] or 0.0) for result in results]
     errors = [100 * (result.protocol()["std"] or 0.0) for result in results]
-    axis.bar(range(len(results)), ours, yerr=errors, color="tab:blue", label="ours")
-    paper = [(i, result.row.paper_mean) for i, result in enumerate(results) if result.row.paper_mean is not None]
-    axis.scatter([i for i, _ in paper], [value for _, value in paper], marker="x", color="black", zorder=3,
+    axis.bar(range(len(results)), ours, yerr=errors, color="tab:blue", alpha=0.85, capsize=3, label="ours (mean ± std)")
+    paper = [(i, result.row.paper_mean) for i, result in enumerate(results)
+             if show_paper and result.row.paper_mean is not None]
+    axis.scatter([i for i, _ in paper], [value for _, value in paper], marker="x", s=50, color="black", zorder=3,
                  label="paper")
-    axis.set_xticks(range(len(results)), labels, rotation=30, ha="right", fontsize=8)
+    axis.set_xticks(range(len(results)), [textwrap.fill(result.row.tick, 10) for result in results], fontsize=8)
     axis.set_ylabel("disentanglement metric (%)")
     axis.set_ylim(0, 105)
-    axis.legend()
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
+    axis.set_title(title, fontsize=9)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    return figure

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from betavae.config import RunConfig
 from betavae.data.ground_truth import GroundTruthData
@@ -34,11 +33,12 @@ from betavae.experiments.common import ExperimentContext, beta_vae_config, load_
 from betavae.experiments.rows import FIG6_ROWS, Row, row_for_data
 from betavae.experiments.runner import RunSpec, resolved, run_sweep
 from betavae.experiments.training_curve import CURVE_OF_ROW
-from betavae.io import atomic_write, atomic_write_json
+from betavae.io import atomic_write_json
 from betavae.metrics.higgins import factor_ids, train_test_features
 from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
 from betavae.representations import CodeCache
 from betavae.runs import FINISHED, RunDir
+from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.report import Report
 
 ROW_KEYS = ("ground-truth", "raw-pixels", "pca", "ica", "untrained-vae", "vae", "beta-vae-b4")
@@ -327,7 +327,7 @@ def _heat_map(scores: dict, keys: list[str], labels: dict, paper: dict, reading_
               path: Path) -> Path:
     gaps = np.array([[100 * np.mean(scores[key][reading.label]) - (paper[key].paper_mean or np.nan) for key in keys]
                      for reading in reading_list])
-    figure = Figure(figsize=(2 + 1.1 * len(keys), 1 + 0.3 * len(reading_list)), layout="constrained")
+    figure = new_figure(2 + 1.1 * len(keys), 1 + 0.3 * len(reading_list))
     axis = figure.subplots()
     image = axis.imshow(gaps, cmap="RdBu_r", vmin=-50, vmax=50, aspect="auto")
     for (i, j), value in np.ndenumerate(gaps):
@@ -336,5 +336,4 @@ def _heat_map(scores: dict, keys: list[str], labels: dict, paper: dict, reading_
     axis.set_yticks(range(len(reading_list)), [reading.label for reading in reading_list], fontsize=8)
     axis.set_title("metric: ours − paper (points)")
     figure.colorbar(image, ax=axis, shrink=0.8)
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    return path
+    return save_png(figure, path)

@@ -30,6 +30,11 @@ class Row:
     model_type: str | None = None  # or a model trained through train.py
     beta: float | None = None
     deterministic: bool = False  # one model only (no seed changes it)
+    short: str | None = None  # a figure's tick label, where ``label`` is too long for one
+
+    @property
+    def tick(self) -> str:
+        return self.short or self.label
 
 
 # Fig. 6 (left), the paper's values beside each row; never used as bounds in tests.
@@ -37,7 +42,7 @@ FIG6_ROWS = (
     Row("Ground truth", "ground-truth", 100.0, None, fitted="ground-truth", deterministic=True),
     Row("Raw pixels", "raw-pixels", 45.75, 0.8, fitted="raw-pixels", deterministic=True),
     Row("PCA", "pca", 84.9, 0.4, fitted="pca"),
-    Row("ICA (shape pairs, App. A.3)", "ica", 42.03, 10.6, fitted="ica-pairs"),
+    Row("ICA (shape pairs, App. A.3)", "ica", 42.03, 10.6, fitted="ica-pairs", short="ICA (pairs)"),
     Row("DC-IGN", "dcign", 99.3, 0.1, model_type="dcign"),
     Row("InfoGAN", "infogan", 73.5, 0.9, model_type="infogan"),
     Row("VAE untrained", "untrained-vae", 44.14, 2.5, fitted="untrained-vae"),
@@ -46,8 +51,8 @@ FIG6_ROWS = (
 )
 # Not in the paper's table, on request (--rows): PCA on raw pixels, ICA fitted once on all shapes.
 EXTRA_ROWS = (
-    Row("PCA (raw, not whitened)", "pca-raw", None, None, fitted="pca-raw"),
-    Row("ICA (one fit, all shapes)", "ica-full", None, None, fitted="ica"),
+    Row("PCA (raw, not whitened)", "pca-raw", None, None, fitted="pca-raw", short="PCA (raw)"),
+    Row("ICA (one fit, all shapes)", "ica-full", None, None, fitted="ica", short="ICA (one fit)"),
 )
 
 
@@ -72,6 +77,16 @@ def eval_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
     return EvalSettings(L=budget.pairs, num_train=budget.metric_train, num_test=budget.metric_test,
                         classifier_seeds=tuple(range(budget.classifier_seeds)), table2_train=table2_train,
                         table2_test=table2_test)
+
+
+def size_notes(budget: Budget, data: GroundTruthData) -> list[str]:
+    """Each size that ``eval_settings`` had to make smaller than the budget's, with the reason (for the report
+    and settings.json, so that the sizes recorded are the sizes used)."""
+    used = eval_settings(budget, data)
+    return [f"Table 2 {part} images: {getattr(used, name)}, not the budget's {getattr(budget, name)}: {data.name} "
+            f"has {data.num_images} images and training and test images are kept distinct"
+            for part, name in (("training", "table2_train"), ("test", "table2_test"))
+            if getattr(used, name) != getattr(budget, name)]
 
 
 def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
@@ -122,7 +137,8 @@ def row_for_data(row: Row, data: GroundTruthData) -> Row:
     from betavae.baselines.registry import has_shape_pairs
 
     if row.fitted == "ica-pairs" and not has_shape_pairs(data):
-        return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica")
+        return replace(row, label="ICA (one fit: the data has no 'shape' factor for App. A.3's pairs)", fitted="ica",
+                       short="ICA (one fit)")
     return row
 
 

@@ -14,10 +14,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from betavae.config import RunConfig
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
+from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
 
 
@@ -92,8 +91,8 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
             outcomes[spec.name] = RunOutcome(spec.name, run.path, FINISHED)
         else:
             pending.append(spec)
-    bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
-               desc="training runs")
+    bar = progress_bar(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
+                       desc="training runs")
     try:
         if workers <= 1 or len(pending) <= 1:
             for spec in pending:

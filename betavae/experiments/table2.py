@@ -9,7 +9,7 @@ import numpy as np
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.experiments.common import ExperimentContext, load_data, paper_values_apply
-from betavae.experiments.rows import RowResult, eval_settings, score_rows
+from betavae.experiments.rows import RowResult, eval_settings, score_rows, size_notes
 from betavae.io import atomic_write_json
 from betavae.viz.report import Report
 
@@ -21,7 +21,8 @@ def run(ctx: ExperimentContext) -> Path:
     results = score_rows(ctx, data)
     report = Report("Ground-truth factor classification — Table 2 (App. A.5)")
     atomic_write_json(ctx.out_dir / "results.json", add_table2(report, results, data, ctx))
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).__dict__})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).__dict__,
+                                      "size_notes": size_notes(ctx.budget, data)})
 
 
 def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, ctx: ExperimentContext) -> dict:
@@ -48,7 +49,8 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
         f"For each factor, a linear softmax classifier (Adagrad, lr {settings.lr}) predicts its class from the "
         f"representation: {settings.table2_train} training / {settings.table2_test} test images, accuracy in % "
         f"(mean ± std over model seeds, each the mean over {len(settings.classifier_seeds)} classifier seeds). "
-        f"Budget {ctx.budget.name}, {ctx.budget.steps} training steps per model.")
+        f"Budget {ctx.budget.name}, {ctx.budget.steps} training steps per model." +
+        "".join(f" {note}." for note in size_notes(ctx.budget, data)))
     report.table(["representation", *names, "mean"], table)
     claims = paper_claims(summary, data) if paper_values_apply(data) else None
     if claims:

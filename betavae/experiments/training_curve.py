@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
@@ -30,9 +29,10 @@ from betavae.experiments.common import (
 )
 from betavae.experiments.rows import FIG6_ROWS, eval_settings
 from betavae.experiments.runner import RunSpec, run_sweep
-from betavae.io import atomic_write, atomic_write_json
+from betavae.io import atomic_write_json
 from betavae.metrics.protocol import seed_protocol
 from betavae.runs import FINISHED, RunDir, load_model
+from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.report import Report
 
 ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
@@ -253,7 +253,7 @@ def _kl_cell(summary: dict, key: str, step: int) -> str:
 
 
 def _plot(summary: dict, points: list[dict], curve_list: list[Curve], path: Path, paper_applies: bool) -> Path:
-    figure = Figure(figsize=(13, 7), layout="constrained")
+    figure = new_figure(13, 7)
     axes = figure.subplots(2, 3)
     colours = dict(zip([curve.key for curve in curve_list], ["tab:blue", "tab:red", "tab:green", "tab:purple",
                                                               "tab:orange", "tab:brown"]))
@@ -290,8 +290,7 @@ def _plot(summary: dict, points: list[dict], curve_list: list[Curve], path: Path
         _log_steps(axis)
         axis.set_yscale("log")
         axis.set_title(f"KL per latent (nats), {curve.short}, seed 0", fontsize=10)
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    return path
+    return save_png(figure, path)
 
 
 def _log_steps(axis) -> None:

@@ -86,6 +86,15 @@ class BetaVAETask:
                 "kl_per_latent": terms.kl_per_latent}
 
 
+def divergence_hint(config: RunConfig) -> str:
+    """What to change when a run of ``config`` diverges: the knobs its objective actually has."""
+    if config.model_type == "infogan":
+        return "lower --lr-discriminator / --lr-generator or raise --instance-noise"
+    if config.objective.kind == "capacity":
+        return f"lower the lr (now {config.optim.lr:g}) or γ (now {config.objective.gamma:g})"
+    return f"lower the lr (now {config.optim.lr:g}) or β (now {config.objective.beta:g})"
+
+
 def prepare_config(config: RunConfig, image_shape: tuple[int, int, int]) -> RunConfig:
     """Model-type specific defaults and checks, then resolve the dataset defaults, β ↔ β_norm, the optimiser."""
     if config.model_type not in MODEL_TYPES:
