@@ -43,6 +43,8 @@ def _run(command: str, capsys) -> None:
         small = SMALL[argv[0]]
         if argv[0] == "train":  # small networks: the conv net's 2 MB checkpoints, not the MLP's 170 MB
             small = small + (["--gan-width", "8"] if "infogan" in argv else ["--arch", "burgess"])
+        if "--keep-steps" in argv or "--step" in argv:  # kept steps inside the 3 steps a small run trains
+            small = small + (["--keep-steps", "1,2"] if argv[0] == "train" else ["--step", "1"])
         code = main(argv + small)
         out = capsys.readouterr().out
         assert code == 0, f"{command!r} exited {code}"
