@@ -382,13 +382,16 @@ def test_progress_bar_and_tensorboard_are_closed_when_the_run_diverges(tmp_path,
         def close(self):
             closed.append("writer")
 
-    class Bar(betavae.train.tqdm):
-        def close(self):
-            closed.append("bar")
-            super().close()
+    real_progress_bar = betavae.train.progress_bar
+
+    def recording_progress_bar(*args, **kwargs):
+        bar = real_progress_bar(*args, **kwargs)
+        close = bar.close
+        bar.close = lambda: (closed.append("bar"), close())
+        return bar
 
     monkeypatch.setattr(betavae.train, "_tensorboard_writer", lambda: Writer)
-    monkeypatch.setattr(betavae.train, "tqdm", Bar)
+    monkeypatch.setattr(betavae.train, "progress_bar", recording_progress_bar)
     config = tiny_config(steps=40, checkpoint_every=5, tensorboard=True)
     config.optim.lr = 1e6
     with pytest.raises(DivergedError):
