@@ -7,8 +7,18 @@ import json
 import sys
 from pathlib import Path
 
-from betavae.errors import BetaVAEError, StoppedByUser
+from betavae import __version__
+from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.metrics.registry import METRICS, PAPER_METRICS
+
+# Exit statuses, for scripts; printed by `betavae --help` and listed in the README.
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_STOPPED = 0, 2, 3, 130
+EXIT_STATUSES = f"""exit status:
+  {EXIT_OK}    success
+  {EXIT_BAD_INPUT}    bad input (missing or corrupt file, bad option, …): one `error:` line says what to do
+  {EXIT_DIVERGED}    training diverged (NaN/inf loss or weights): the run is marked diverged, its last good
+       checkpoint kept; the `error:` line names what to lower
+  {EXIT_STOPPED}  stopped by Ctrl-C: finished work and a checkpoint are kept; rerun the command to continue"""
 
 # CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
 TRAIN_FLAGS = {
@@ -23,6 +33,7 @@ TRAIN_FLAGS = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
     "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
     "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
+    "keep_steps": ("train", "keep_steps"),
     "codes": ("infogan", "codes"), "gan_width": ("infogan", "width"), "instance_noise": ("infogan", "instance_noise"),
     "info_weight": ("infogan", "info_weight"), "lr_discriminator": ("infogan", "lr_discriminator"),
     "lr_generator": ("infogan", "lr_generator"),
@@ -31,7 +42,9 @@ TRAIN_FLAGS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.")
+    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.",
+                                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"betavae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="generate dSprites, or prepare a folder of images")
@@ -44,13 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     colour = data.add_mutually_exclusive_group()
     colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
     colour.add_argument("--rgb", dest="grayscale", action="store_const", const=False, help="keep RGB")
-    data.add_argument("--force", action="store_true", help="rebuild an existing cache")
+    data.add_argument("--force", action="store_true", help="rebuild an existing cache (e.g. one found damaged)")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
 
     train = commands.add_parser("train", help="train a β-VAE into a run directory")
     train.add_argument("--config", help="JSON config file (see --print-config); flags override it")
     train.add_argument("--out", help="run directory (required unless --print-config)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
+                       "with its saved config (flags may only extend --steps or change logging, checkpointing, device)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--model", help="beta-vae (default) | vae (β = 1) | infogan | dcign (baselines, App. A.2)")
@@ -77,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
     train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
+    train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
+                       help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
     train.add_argument("--codes", type=int, help="infogan: continuous codes c ~ U(-1, 1) (default 5)")
     train.add_argument("--gan-width", type=int, help="infogan: DCGAN channel base (default 64)")
     train.add_argument("--instance-noise", type=float, help="infogan: noise std on D's inputs (default 0.2)")
@@ -114,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the evaluation here, in RUN/eval.json's layout "
                                          "({version, metrics: {key: entry}}); - for stdout (the table then goes "
                                          "to stderr)")
+    evaluate.add_argument("--step", type=int, help="score the weights a run kept at this step (train --keep-steps)")
     evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, metric in METRICS.items():
@@ -125,20 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     traverse.add_argument("--seed", type=int, default=0, help="which images are picked (default 0)")
 
     reproduce = commands.add_parser("reproduce", help="reproduce one paper experiment and write its report")
-    reproduce.add_argument("experiment", help="fig6-table | table2 | beta-norm | beta-epsilon | continuity | "
-                                              "samples | traversals")
+    reproduce.add_argument("experiment", help="fig6-table | table2 | training-curve | metric-sensitivity | "
+                                              "beta-norm | beta-epsilon | continuity | samples | traversals")
     reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper (default smoke)")
     reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET[-DATASET])")
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
-    reproduce.add_argument("--rows", help="fig6-table/table2: only these rows, e.g. pca,vae,beta-vae-b4 "
+    reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
                                           "beta-vae-b4)")
-    reproduce.add_argument("--metrics", help="fig6-table: also score every row with later metrics, all | "
+    reproduce.add_argument("--metrics", help="fig6-table, training-curve: also score every model with later "
+                                             "metrics, all | "
                                              f"{','.join(name for name in METRICS if name not in PAPER_METRICS)} "
                                              "(one more table in the report)")
+    reproduce.add_argument("--betas", help="training-curve: the β curves, e.g. 1,2,4,8 (default 1,4)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
@@ -186,6 +205,12 @@ def setting_parser(kind):
 
     parse.__name__ = getattr(base, "__name__", "value")
     return parse
+def _step_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected step numbers separated by commas, e.g. 1000,2000; got {text!r}"
+                                         ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,20 +219,24 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except StoppedByUser as error:  # a clean stop, not bad input: the shell's Ctrl-C status
         print(f"stopped: {error}", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
+    except DivergedError as error:  # the input was valid; the optimisation failed
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
     except BetaVAEError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("stopped (Ctrl-C): finished work is kept; run the same command again to continue", file=sys.stderr)
-        return 130
+        return EXIT_STOPPED
 
 
 def run_data(args: argparse.Namespace) -> int:
     if args.dataset == "dsprites":
         from betavae.data import dsprites
 
-        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet)
+        path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet,
+                                        force=args.force, verify=True)
         print(f"dSprites ready: {path}")
         return 0
     from betavae.data.registry import FOLDER_DATASETS
@@ -230,9 +259,15 @@ def run_data(args: argparse.Namespace) -> int:
 def train_config(args: argparse.Namespace):
     from betavae.config import RunConfig
 
-    config = RunConfig.load(args.config) if args.config else RunConfig()
     if args.beta is not None and args.beta_norm is not None:
         raise BetaVAEError("give --beta or --beta-norm, not both (β_norm = β·M/N is derived from the other)")
+    if args.resume and not args.config and args.out:  # the saved config, changed only by the flags given
+        from betavae.runs import RunDir
+
+        changes = {(f"{section}.{field}" if section else field): getattr(args, flag)
+                   for flag, (section, field) in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+        return RunDir(args.out).resumed_config(changes)
+    config = RunConfig.load(args.config) if args.config else RunConfig()
     if args.beta is not None or args.beta_norm is not None:  # a flag replaces the file's β and β_norm
         config.objective.beta = config.objective.beta_norm = None
     for flag, (section, field) in TRAIN_FLAGS.items():
@@ -308,7 +343,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     settings = evaluate_settings(args)
     if args.run_dir:
-        result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet)
+        result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet, step=args.step)
     else:
         from betavae.baselines.registry import make_representation
         from betavae.data.registry import load_dataset
@@ -340,7 +375,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
                        data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
-                       rows=args.rows, metrics=args.metrics)
+                       rows=args.rows, metrics=args.metrics, betas=args.betas)
     print(f"report: {report}")
     return 0
 

@@ -30,6 +30,9 @@ DEVICES = ("auto", "cpu", "cuda")
 # Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
 # Burgess et al. (2018) used Adam with lr 5e-4.
 PAPER_OPTIMIZER = {"mlp": ("adagrad", 1e-2), "conv": ("adam", 1e-4), "burgess": ("adam", 5e-4)}
+# The capacity objective is Burgess et al.'s (2018): they trained it with Adam, lr 5e-4, whatever the network.
+# Its γ = 1000 multiplies the KL's gradient far beyond Eq. 4's β = 4: Adagrad at lr 1e-2 gives NaN by step 2.
+CAPACITY_OPTIMIZER = ("adam", 5e-4)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class ObjectiveConfig:
     kind: str = "beta"
     beta: float | None = None  # the paper's β; give this or beta_norm
     beta_norm: float | None = None  # App. A.6: β_norm = β·M/N
-    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C|
+    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C| (Burgess et al.: γ = 1000, C → 25 over 1e5 steps)
     capacity_max: float = 25.0  # nats, reached after capacity_steps
     capacity_steps: int = 100_000
 
@@ -147,8 +150,8 @@ class OptimConfig:
         if self.lr is not None and not (self.lr > 0):
             raise BetaVAEError(f"lr must be > 0, got {self.lr}")
 
-    def resolve(self, model: ModelConfig) -> None:
-        paper_name, paper_lr = PAPER_OPTIMIZER[model.arch]
+    def resolve(self, model: ModelConfig, objective: str = "beta") -> None:
+        paper_name, paper_lr = CAPACITY_OPTIMIZER if objective == "capacity" else PAPER_OPTIMIZER[model.arch]
         if self.name is None:
             self.name = paper_name
             self.lr = self.lr if self.lr is not None else paper_lr
@@ -167,12 +170,16 @@ class TrainConfig:
     checkpoint_every: int = 1000
     log_every: int = 100
     tensorboard: bool = False
+    keep_steps: tuple[int, ...] = ()  # also keep the weights of these steps in RUN/checkpoints/ (training curves)
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise BetaVAEError(f"{name} must be a positive integer, got {value!r}")
+        self.keep_steps = tuple(sorted(set(self.keep_steps)))
+        if any(step < 1 for step in self.keep_steps):
+            raise BetaVAEError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise BetaVAEError(f"seed must be a non-negative integer, got {self.seed!r}")
         _check_choice("device", self.device, DEVICES)
@@ -249,7 +256,7 @@ class RunConfig:
         self.model.image_shape = tuple(self.model.image_shape or image_shape)
         self.validate()
         self.objective.resolve(self.model, defaults.beta)
-        self.optim.resolve(self.model)
+        self.optim.resolve(self.model, self.objective.kind)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,6 +276,9 @@ class RunConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BetaVAEError(f"config file {path} is not valid JSON ({exc}); fix it or start from "
                                "`betavae train --print-config`") from None
+        except OSError as exc:
+            raise BetaVAEError(f"cannot read config file {path} ({exc.strerror}); give a JSON file, e.g. one "
+                               "written by `betavae train --print-config`") from None
         return cls.from_dict(values).validate()
 
 
@@ -292,6 +302,8 @@ def _matches(value: Any, hint: Any) -> bool:
         return any(_matches(value, argument) for argument in arguments)
     if origin is Literal:
         return value in arguments
+    if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
+        return isinstance(value, (tuple, list)) and all(_matches(item, arguments[0]) for item in value)
     if origin is tuple:
         return (isinstance(value, (tuple, list)) and len(value) == len(arguments)
                 and all(_matches(item, argument) for item, argument in zip(value, arguments)))
@@ -325,7 +337,7 @@ def _from_dict(cls: type, values: Any, where: str) -> Any:
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif name == "image_shape" and isinstance(value, list):
+        elif name in ("image_shape", "keep_steps") and isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value

@@ -236,7 +236,7 @@ def read_evaluation_file(path: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
     if not isinstance(stored, dict) or not isinstance(stored.get("metrics", {}), dict):
-        raise BetaVAEError(f"{path} is not an evaluation file; delete it to evaluate again")
+        raise BetaVAEError(f"{path} is damaged (not an evaluation file); delete it to evaluate again")
     stored.setdefault("metrics", {})
     stored["version"] = FILE_VERSION
     return stored
@@ -272,29 +272,35 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
 
 
 def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, device: str = "auto",
-                 progress: bool = True) -> dict:
-    """Score a trained run on the full ground-truth dataset it was trained from; cached in RUN_DIR/eval.json."""
+                 progress: bool = True, step: int | None = None) -> dict:
+    """Score a trained run (its latest checkpoint, or the weights kept at ``step``) on the full ground-truth
+    dataset it was trained from; cached in RUN_DIR/eval.json."""
     from betavae.data.registry import load_dataset
     from betavae.runs import RunDir
 
     run = RunDir(run_dir)
     config = run.config()
     data = load_dataset(config.data.dataset, config.data.path, progress)  # the whole grid, also for runs on a subset
-    return evaluate_run_cached(run.path, data, settings or EvalSettings(), device, progress)
+    return evaluate_run_cached(run.path, data, settings or EvalSettings(), device, progress, step)
 
 
 def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: EvalSettings, device: str = "auto",
-                        progress: bool = True) -> dict:
-    """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the checkpoint step it was scored at."""
+                        progress: bool = True, step: int | None = None) -> dict:
+    """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the checkpoint step it was scored at
+    (the latest checkpoint, or the weights kept at ``step``)."""
     from betavae.baselines.registry import load_run_representation
     from betavae.runs import RunDir
     from betavae.train import resolve_device
 
     run = RunDir(run_dir)
-    status = run.status()  # the step of the checkpoint that is scored: a diverged run keeps its last good one
-    subject = {"step": status.get("last_good_checkpoint_step", status.get("step"))}
-    return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device)), data, settings,
-                           run.eval_path, progress=progress, subject=subject)
+    if step is None:
+        status = run.status()  # the step of the checkpoint that is scored: a diverged run keeps its last good one
+        scored_step = status.get("last_good_checkpoint_step", status.get("step"))
+    else:
+        run.require_kept(step)
+        scored_step = step
+    return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device), step), data, settings,
+                           run.eval_path, progress=progress, subject={"step": scored_step})
 
 
 # --- printing ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform
@@ -24,7 +23,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
@@ -39,6 +38,41 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def temp_file_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file next to ``path`` (same filesystem, so it can be renamed over it), as (fd, name).
+
+    ``mkstemp`` creates it 0600; it gets the mode a plain ``open()`` would give, 0666 less the umask, so the
+    renamed result is as readable as any other file the user creates.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+    return fd, name
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc allows (Linux); else set and restored once."""
+    global _UMASK_FALLBACK
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    if _UMASK_FALLBACK is None:  # os.umask can only be read by setting it: do that once, restore at once
+        _UMASK_FALLBACK = os.umask(0o022)
+        os.umask(_UMASK_FALLBACK)
+    return _UMASK_FALLBACK
+
+
+_UMASK_FALLBACK: int | None = None
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -69,9 +103,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write(path, lambda handle: torch.save(obj, handle))
 
 
 def _json_default(value: Any) -> Any:
@@ -90,6 +122,11 @@ def read_json(path: str | Path) -> Any:
         raise BetaVAEError(f"{path} does not exist") from None
     except json.JSONDecodeError as exc:
         raise BetaVAEError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it") from None
+    except UnicodeDecodeError:
+        raise BetaVAEError(f"{path} is not valid JSON (it holds bytes that are not UTF-8 text); fix or delete it"
+                           ) from None
+    except OSError as exc:
+        raise BetaVAEError(f"cannot read {path} ({exc.strerror}); check that it is a readable file") from None
 
 
 def ensure_writable_dir(path: str | Path) -> Path:
@@ -104,6 +141,11 @@ def ensure_writable_dir(path: str | Path) -> Path:
             f"cannot write to output directory {path} ({exc.strerror}); choose another --out or fix its permissions"
         ) from None
     return path
+
+
+def notice(message: str) -> None:
+    """Tell the user something they should know that is not an error (on stderr, beside the progress bar)."""
+    print(f"note: {message}", file=sys.stderr)
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:

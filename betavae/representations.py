@@ -14,10 +14,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from betavae.data.ground_truth import GroundTruthData, ImageDataset, check_indices
 from betavae.errors import BetaVAEError
+from betavae.progress import progress_bar
 
 
 @runtime_checkable
@@ -48,6 +48,10 @@ class ModelRepresentation:
 
     def __init__(self, name: str, model: torch.nn.Module, device: torch.device | str = "cpu",
                  batch_size: int = 2048):
+        if not callable(getattr(model, "encode_mean", None)):
+            raise BetaVAEError(f"{type(model).__name__} has no encode_mean method; a model representation needs "
+                               "encode_mean(x: float[b, C, H, W] in [0, 1]) -> float[b, d] (a β-VAE's μ(x)): add "
+                               "one to the module, or give any object with encode(images uint8[n, C, H, W])")
         self.name = name
         self.info: dict = {}  # e.g. the run directory and step it was loaded from
         self.model = model
@@ -172,8 +176,8 @@ class CodeCache:
         if missing.size == 0:
             return
         start_time = time.perf_counter()
-        with tqdm(total=missing.size, unit="img", desc=f"encode {self.representation.name}",
-                  disable=not self.progress, leave=False) as bar:
+        with progress_bar(total=missing.size, unit="img", desc=f"encode {self.representation.name}",
+                          disable=not self.progress, leave=False) as bar:
             for start in range(0, missing.size, self.batch_size):
                 batch = missing[start:start + self.batch_size]
                 self._store(batch, self._encode(batch))

@@ -1,13 +1,38 @@
 """A run directory: ``config.json``, ``provenance.json`` (versions, git commit, data), ``checkpoint.pt``,
-``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``.
+``log.jsonl``, ``status.json``, ``figures/``, ``eval.json``, ``.lock`` while a process trains it, and
+``checkpoints/step_NNNNNNN.pt``: the weights of the steps named in ``train.keep_steps`` (model and config only,
+for training curves; never resumed from; the same checksummed format as ``checkpoint.pt``).
 
 ``status.json`` says ``running``, ``interrupted``, ``finished`` or ``diverged``; the paper's seed
 protocol reads it, so a diverged model is counted in the open rather than silently dropped.
+
+Checkpoint file format (``CHECKPOINT_FORMAT`` = 2), written by :func:`save_checkpoint`, read by
+:func:`load_checkpoint`: one torch file holding ``{"format": 2, "payload_sha256": HEX, "payload": uint8 tensor}``,
+where ``payload`` is the ``torch.save`` bytes of the checkpoint itself (tensors, and plain values: the config
+as a dict of primitives, RNG states as tensors) and ``payload_sha256`` their SHA-256. Both layers are loaded
+with ``weights_only=True``, so a file holding any other Python object is refused without running it, and
+a file whose payload fails its checksum is refused as corrupt, never trained on nor scored. Checkpoints of
+the first format (no checksum, numpy's pickled RNG state) are refused the same way: retrain them.
+
+``.lock`` is held with ``flock`` by the one process training the run (the kernel releases it when that
+process dies, even by ``kill -9``); it names the holder (pid, host, since when) for the message another
+process gets, and is emptied on a clean release, so a name left in it tells of a holder that died.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
 import json
+import math
+import os
+import pickle
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +40,17 @@ import torch
 
 from betavae.config import RunConfig
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_torch_save, atomic_write_json, read_json
+from betavae.io import atomic_torch_save, atomic_write_json, atomic_write_text, notice, read_json
 
 FINISHED, DIVERGED, RUNNING, INTERRUPTED = "finished", "diverged", "running", "interrupted"
+STATES = (FINISHED, DIVERGED, RUNNING, INTERRUPTED)
+CHECKPOINT_FORMAT = 2
+
+# What a resume may change: settings that alter no number the run computes (a resumed run is bit-identical
+# whatever they are; the device's kind is checked against the checkpoint's separately). ``train.steps`` may
+# grow too: that extends the run.
+RESUME_SETTINGS = ("train.device", "train.log_every", "train.checkpoint_every", "train.tensorboard",
+                   "train.keep_steps")
 
 
 class RunDir:
@@ -28,39 +61,76 @@ class RunDir:
     provenance_path = property(lambda self: self.path / "provenance.json")
     checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
     log_path = property(lambda self: self.path / "log.jsonl")
+    damaged_log_path = property(lambda self: self.path / "log.jsonl.damaged")
     status_path = property(lambda self: self.path / "status.json")
     eval_path = property(lambda self: self.path / "eval.json")
+    lock_path = property(lambda self: self.path / ".lock")
     figures_dir = property(lambda self: self.path / "figures")
+    kept_dir = property(lambda self: self.path / "checkpoints")
+
+    def kept_checkpoint_path(self, step: int) -> Path:
+        return self.kept_dir / f"step_{step:07d}.pt"
+
+    def kept_steps(self) -> list[int]:
+        """The steps whose weights this run kept (``train.keep_steps`` reached so far), in order."""
+        return sorted(int(path.stem.removeprefix("step_")) for path in self.kept_dir.glob("step_*.pt"))
 
     def exists(self) -> bool:
         return self.config_path.exists()
 
+    # --- status.json and log.jsonl ---------------------------------------------------------------------------
+
     def status(self) -> dict[str, Any]:
-        return read_json(self.status_path) if self.status_path.exists() else {"state": None}
+        if not self.status_path.exists():
+            return {"state": None}
+        status = read_json(self.status_path)
+        if not _valid_status(status):
+            raise BetaVAEError(f"{self.status_path} is damaged (it holds {json.dumps(status)[:60]}); delete it and "
+                               f"run `betavae train --resume --out {self.path}` to rebuild it from the checkpoint")
+        return status
 
     @property
     def state(self) -> str | None:
         return self.status().get("state")
 
-    def log(self) -> list[dict[str, Any]]:
-        """The records of log.jsonl, oldest first (a line cut short by a kill is skipped)."""
-        if not self.log_path.exists():
-            return []
-        records = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return records
-
-    def finished(self, steps: int) -> bool:
-        """Whether this run finished at least ``steps`` steps (status.json is written after the last checkpoint)."""
-        status = self.status()
-        return status.get("state") == FINISHED and int(status.get("step") or 0) >= steps
-
     def set_status(self, state: str, **info: Any) -> None:
         atomic_write_json(self.status_path, {"state": state, **info})
+
+    def log(self) -> list[dict[str, Any]]:
+        """The records of log.jsonl, oldest first (damaged lines, e.g. one cut short by a kill, are skipped)."""
+        return self._read_log()[0]
+
+    def _read_log(self) -> tuple[list[dict[str, Any]], list[bytes]]:
+        """(records, damaged lines): a line is damaged unless it is a JSON object with an integer step."""
+        if not self.log_path.exists():
+            return [], []
+        records, damaged = [], []
+        for line in self.log_path.read_bytes().splitlines(keepends=True):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)  # bytes that are not UTF-8 raise UnicodeDecodeError, a ValueError
+            except ValueError:
+                record = None
+            if isinstance(record, dict) and _is_count(record.get("step")):
+                records.append(record)
+            else:
+                damaged.append(line if line.endswith(b"\n") else line + b"\n")
+        return records, damaged
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint of ``step`` (a killed run may have logged past it);
+        damaged lines are appended to log.jsonl.damaged, and the user is told."""
+        records, damaged = self._read_log()
+        if damaged:
+            with open(self.damaged_log_path, "ab") as handle:
+                handle.writelines(damaged)
+            notice(f"{len(damaged)} damaged line(s) of {self.log_path} moved to {self.damaged_log_path}")
+        if records or damaged:
+            kept = [record for record in records if record["step"] <= step]
+            atomic_write_text(self.log_path, "".join(json.dumps(record) + "\n" for record in kept))
+
+    # --- config.json -------------------------------------------------------------------------------------------
 
     def config(self) -> RunConfig:
         if not self.config_path.exists():
@@ -68,43 +138,209 @@ class RunDir:
                                "`betavae train --out DIR`")
         return RunConfig.load(self.config_path)
 
+    def finished(self, steps: int) -> bool:
+        """Whether this run finished at least ``steps`` steps (status.json is written after the last checkpoint)."""
+        status = self.status()
+        return status.get("state") == FINISHED and status.get("step", 0) >= steps
+
     def check_same_run(self, config: RunConfig) -> None:
-        """Refuse a resolved ``config`` that differs from the saved one in anything but length or device."""
-        if not same_run(self.config(), config):
-            raise BetaVAEError(f"{self.path} holds a different run (config differs); choose another --out, "
-                               "or delete that directory yourself")
+        """Refuse a resolved ``config`` that differs from the saved one in more than a resume may change."""
+        self.resumed_config(flat_config(config))
+
+    def resumed_config(self, changes: dict[str, Any]) -> RunConfig:
+        """The saved config with ``changes`` ("section.field": value, e.g. the flags a user gave, or a whole
+        resolved config) applied; see :func:`resume_config`."""
+        if not self.exists():
+            raise BetaVAEError(f"nothing to resume in {self.path} (no config.json); drop --resume to start a run")
+        return resume_config(self.config(), changes, self.path)
+
+    def check_checkpoint(self, state: dict[str, Any], config: RunConfig) -> None:
+        """Refuse a checkpoint trained under another config than ``config`` (what a resume may change aside)."""
+        refused = _refused_changes(flat_config(RunConfig.from_dict(state["config"])), flat_config(config))
+        if refused:
+            raise BetaVAEError(f"{self.checkpoint_path} belongs to another run than {self.config_path.name} describes"
+                               f" ({refused}); put back that run's config.json or checkpoint, or train a new --out")
+
+    # --- checkpoint.pt -----------------------------------------------------------------------------------------
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
-        atomic_torch_save(self.checkpoint_path, state)
+        save_checkpoint(self.checkpoint_path, state)
 
-    def load_checkpoint(self, device: torch.device | str = "cpu") -> dict[str, Any]:
-        if not self.checkpoint_path.exists():
+    def require_kept(self, step: int) -> None:
+        if not self.kept_checkpoint_path(step).exists():
+            raise BetaVAEError(f"{self.path} kept no weights of step {step} (kept: {self.kept_steps() or 'none'}); "
+                               "train with --keep-steps to keep them")
+
+    def keep_checkpoint(self, state: dict[str, Any]) -> None:
+        """Keep the step, config and weights of a checkpoint ``state`` as checkpoints/step_NNNNNNN.pt."""
+        save_checkpoint(self.kept_checkpoint_path(state["step"]),
+                        {key: state[key] for key in ("step", "config", "model")})
+
+    def load_checkpoint(self, device: torch.device | str = "cpu", step: int | None = None) -> dict[str, Any]:
+        """The latest checkpoint, or with ``step`` the weights kept at that step."""
+        if step is not None:
+            self.require_kept(step)
+        path = self.checkpoint_path if step is None else self.kept_checkpoint_path(step)
+        if not path.exists():
             raise BetaVAEError(f"{self.path} has no checkpoint.pt yet; train it first (or --resume it)")
+        return load_checkpoint(path, device)
+
+    def remove_stale_temp_files(self) -> None:
+        """Delete the temporary files of checkpoint writes that a kill interrupted (call only holding the lock)."""
+        for folder in (self.path, self.path / "checkpoints"):
+            for stale in folder.glob(".*.pt.*.tmp"):
+                stale.unlink(missing_ok=True)
+
+    # --- .lock -------------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold this run directory exclusively; a second holder gets one error naming the first."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            return torch.load(self.checkpoint_path, map_location=device, weights_only=False)
-        except Exception as exc:  # torch raises many types for a damaged file
-            raise BetaVAEError(f"checkpoint {self.checkpoint_path} is unreadable ({type(exc).__name__}); "
-                               "delete it and retrain, or restore it from a backup") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                raise BetaVAEError(f"{self.path} is being trained by another process ({_holder(fd)}); wait for it "
+                                   "to end (or stop it), or train into another --out") from None
+            left_behind = _holder(fd)
+            if left_behind != "holder unknown":
+                notice(f"took over the lock of {self.path} from {left_behind}, which ended without releasing it")
+            holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                      "since": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError):  # e.g. a disk turned read-only: the error that says so goes on
+                    os.ftruncate(fd, 0)  # released cleanly: nothing left for the next holder to report
+        finally:
+            os.close(fd)  # closing releases the flock
 
 
-def same_run(first: RunConfig, second: RunConfig) -> bool:
-    """Whether two resolved configs describe the same run (they may differ in length, device, TensorBoard)."""
-    return _identity(first) == _identity(second)
+def _holder(fd: int) -> str:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0))
+        return f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "holder unknown"
 
 
-def _identity(config: RunConfig) -> dict:
-    """What makes two configs the same run: everything but its length, device and TensorBoard switch."""
-    values = config.to_dict()
-    values["train"] = {k: v for k, v in values["train"].items() if k not in ("steps", "device", "tensorboard")}
-    return values
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[RunConfig, torch.nn.Module]:
-    """The trained model of a run directory (weights of its latest checkpoint), in eval mode."""
+def _valid_status(status: Any) -> bool:
+    return (isinstance(status, dict) and status.get("state") in (None, *STATES)
+            and all(_is_count(status[key]) for key in ("step", "steps", "last_good_checkpoint_step") if key in status))
+
+
+# --- resuming: which changes a saved run accepts ----------------------------------------------------------------
+
+def flat_config(config: RunConfig) -> dict[str, Any]:
+    """``{"section.field": value}`` for every field of ``config`` (``model_type`` has no section)."""
+    flat = {}
+    for name, value in config.to_dict().items():
+        if isinstance(value, dict):
+            flat.update({f"{name}.{field}": item for field, item in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def resume_config(saved: RunConfig, changes: dict[str, Any], where: str | Path) -> RunConfig:
+    """``saved`` with ``changes`` applied, for a resume: settings that change no number (``RESUME_SETTINGS``)
+    and ``train.steps`` are taken; any other field that differs is refused, naming it and both values."""
+    values = flat_config(saved)
+    refused = _refused_changes(values, changes)
+    if refused:
+        raise BetaVAEError(f"{where} holds a different run: {refused}; a resume may change only --steps (to extend "
+                           "the run) and settings that change no number (--log-every, --checkpoint-every, "
+                           "--tensorboard, --device); drop that option to continue the run, or train into another "
+                           "--out")
+    values.update(changes)
+    sections: dict[str, Any] = {}
+    for name, value in values.items():
+        section, _, field = name.rpartition(".")
+        if section:
+            sections.setdefault(section, {})[field] = value
+        else:
+            sections[name] = value
+    return RunConfig.from_dict(sections).validate()
+
+
+def _refused_changes(values: dict[str, Any], changes: dict[str, Any]) -> str:
+    """The changes a resume may not make, as "its model.latents is 10, not 5" (empty if none)."""
+    refused = [f"its {name} is {_show(values[name])}, not {_show(value)}" for name, value in changes.items()
+               if name not in (*RESUME_SETTINGS, "train.steps") and not _same_value(values[name], value)]
+    return ", ".join(refused)
+
+
+def _same_value(first: Any, second: Any) -> bool:
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return list(first) == list(second)
+    if isinstance(first, float) or isinstance(second, float):
+        return (isinstance(first, (int, float)) and isinstance(second, (int, float))
+                and math.isclose(first, second, rel_tol=1e-12, abs_tol=0.0))
+    return first == second
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, tuple) else json.dumps(list(value))
+
+
+# --- checkpoint files -------------------------------------------------------------------------------------------
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors and plain values only) atomically, with the SHA-256 of its bytes (format 2)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getbuffer()
+    atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, "payload_sha256": hashlib.sha256(payload).hexdigest(),
+                             "payload": torch.frombuffer(payload, dtype=torch.uint8)})
+
+
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The state saved by :func:`save_checkpoint`; any file that is not one, intact, is refused unread."""
+    path = Path(path)
+    fix = "restore it from a backup, or delete it and train the run again"
+    try:
+        envelope = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise BetaVAEError(f"checkpoint {path} does not exist; train the run first") from None
+    except pickle.UnpicklingError:
+        raise BetaVAEError(f"checkpoint {path} was refused: it holds Python objects other than tensors and plain "
+                           "values (a checkpoint of an older betavae, or a crafted file) and was not unpickled; "
+                           f"{fix}") from None
+    except Exception as error:  # torch raises many types for a damaged file
+        raise BetaVAEError(f"checkpoint {path} is corrupt (unreadable: {type(error).__name__}); {fix}") from None
+    if not (isinstance(envelope, dict) and envelope.get("format") == CHECKPOINT_FORMAT
+            and isinstance(envelope.get("payload"), torch.Tensor) and envelope["payload"].dtype == torch.uint8):
+        raise BetaVAEError(f"checkpoint {path} is not a betavae checkpoint of format {CHECKPOINT_FORMAT} (it has no "
+                           f"checksum, e.g. written by an older betavae); {fix}")
+    payload = envelope["payload"].numpy()
+    if hashlib.sha256(payload).hexdigest() != envelope.get("payload_sha256"):
+        raise BetaVAEError(f"checkpoint {path} is corrupt (checksum mismatch); {fix}")
+    try:
+        return torch.load(io.BytesIO(payload.tobytes()), map_location=device, weights_only=True)
+    except Exception as error:
+        raise BetaVAEError(f"checkpoint {path} is corrupt (its payload is unreadable: {type(error).__name__}); "
+                           f"{fix}") from None
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu",
+               step: int | None = None) -> tuple[RunConfig, torch.nn.Module]:
+    """The trained model of a run directory (its latest checkpoint, or the weights kept at ``step``), in eval mode."""
     from betavae.models.registry import build_model
 
     run = RunDir(path)
     config = run.config()
+    state = run.load_checkpoint(device, step)
+    run.check_checkpoint(state, config)
     model = build_model(config)
-    model.load_state_dict(run.load_checkpoint(device)["model"])
+    model.load_state_dict(state["model"])
     return config, model.to(device).eval()

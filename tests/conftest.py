@@ -23,3 +23,20 @@ def tiny_config():
                          train=TrainConfig(**values))
 
     return make
+
+
+@pytest.fixture
+def damage_zip_member():
+    """A function inverting 4 bytes in the middle of one member's compressed data in a zip (.npz) file."""
+    import zipfile
+
+    def damage(path: Path, member: str) -> None:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo(member)
+        with open(path, "r+b") as handle:
+            handle.seek(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
+            damaged = bytes(255 - b for b in handle.read(4))
+            handle.seek(-4, 1)
+            handle.write(damaged)
+
+    return damage

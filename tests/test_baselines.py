@@ -232,12 +232,12 @@ def test_resume_gives_identical_parameters(tmp_path, model_type):
 
 
 def test_infogan_non_finite_loss_raises_before_any_update():
-    from betavae.models.registry import NonFiniteLoss
+    from betavae.models.registry import DivergedLoss
 
     config = prepare_config(run_config("infogan"), (1, 64, 64))
     task = build_task(config, torch.device("cpu"))
     before = {name: value.clone() for name, value in task.model.state_dict().items()}
-    with pytest.raises(NonFiniteLoss):
+    with pytest.raises(DivergedLoss):
         task.step(torch.full((4, 1, 64, 64), float("nan")), 0, torch.Generator().manual_seed(0))
     for name, value in task.model.state_dict().items():
         assert torch.equal(value, before[name]) or "running" in name or "num_batches" in name, name

@@ -311,13 +311,13 @@ def test_ensure_uses_an_existing_file_without_regenerating(monkeypatch, tmp_path
     assert ds.ensure_dsprites(tmp_path, progress=False) == path
     assert ds.ensure_dsprites(source=path) == path
     path.write_bytes(b"not a zip")
-    with pytest.raises(BetaVAEError, match="delete .* to have it generated again"):
+    with pytest.raises(BetaVAEError, match="rebuild it with `betavae data dsprites --force`"):
         ds.ensure_dsprites(tmp_path, progress=False)
 
 
 def test_ensure_generates_when_missing(monkeypatch, tmp_path):
     calls = []
-    monkeypatch.setattr(ds, "write_dsprites", lambda path, progress: calls.append(path) or path)
+    monkeypatch.setattr(ds, "write_dsprites", lambda path, sizes, progress: calls.append(path) or path)
     assert ds.ensure_dsprites(tmp_path / "cache", progress=False) == tmp_path / "cache" / ds.GENERATED_FILENAME
     assert calls == [tmp_path / "cache" / ds.GENERATED_FILENAME]
 

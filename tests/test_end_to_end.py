@@ -65,3 +65,25 @@ def test_other_experiments_smoke_on_dsprites(data_dir, tmp_path, experiment):
 
     report = reproduce(experiment, budget="smoke", out_dir=tmp_path / experiment, device="cpu", progress=False)
     assert report.exists() and list((tmp_path / experiment).glob("*.png"))
+
+
+def test_a_damaged_dsprites_cache_is_refused_and_data_dsprites_force_repairs_it(data_dir, tmp_path, capsys,
+                                                                                 monkeypatch, damage_zip_member):
+    """Issue 14.6 at full size, through the CLI: `data dsprites` reads every image (zip CRC-32) before saying
+    ready, `train` points at `--force`, and `--force` rebuilds the cache."""
+    import shutil
+
+    from betavae.data import dsprites
+
+    path = dsprites.generated_path(tmp_path)
+    shutil.copyfile(dsprites.generated_path(data_dir), path)
+    damage_zip_member(path, "imgs.npy")
+    monkeypatch.setenv("BETAVAE_DATA_DIR", str(tmp_path))
+    assert main(["data", "dsprites", "--quiet"]) == 2
+    assert "rebuild it with `betavae data dsprites --force`" in capsys.readouterr().err
+    assert main(["train", "--steps", "1", "--out", str(tmp_path / "run"), "--quiet", "--device", "cpu"]) == 2
+    assert "rebuild it with `betavae data dsprites --force`" in capsys.readouterr().err
+    assert main(["data", "dsprites", "--force", "--quiet"]) == 0
+    assert "dSprites ready" in capsys.readouterr().out
+    assert dsprites.check_dsprites_file(path) == dsprites.GENERATED
+    dsprites.read_packed(path)  # every image passes its CRC again

@@ -11,7 +11,7 @@ from betavae.experiments.common import paper_settings
 from betavae.metrics import ClassifierSettings
 from betavae.representations import FunctionRepresentation
 
-DATA = SyntheticSquares()  # 3 x 8 x 8 = 192 images of 16 x 16
+DATA = SyntheticSquares(image_size=16)  # 3 x 8 x 8 = 192 images of 16 x 16, as when the values were pinned
 
 
 def projection(seed: int) -> FunctionRepresentation:

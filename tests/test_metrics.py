@@ -33,7 +33,7 @@ from betavae.representations import (
     GroundTruthRepresentation,
 )
 
-DATA = SyntheticSquares()  # 3 x 8 x 8 = 192 images of 16 x 16
+DATA = SyntheticSquares(image_size=16)  # 3 x 8 x 8 = 192 images of 16 x 16
 SIZES = np.asarray(DATA.factor_sizes)
 
 

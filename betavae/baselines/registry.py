@@ -147,11 +147,18 @@ def make_representation(name: str, data: ImageDataset, seed: int = 0, **options
     return builder(data, seed, **options)
 
 
-def load_run_representation(run_dir: str | Path, device: str | torch.device = "cpu") -> ModelRepresentation:
-    """A trained run's ``encode_mean`` (β-VAE/VAE/DC-IGN: μ(x); InfoGAN: Q's estimate of c), latest checkpoint."""
-    config, model = load_model(run_dir, device)
+def load_run_representation(run_dir: str | Path, device: str | torch.device = "auto",
+                            step: int | None = None) -> ModelRepresentation:
+    """A trained run's ``encode_mean`` (β-VAE/VAE/DC-IGN: μ(x); InfoGAN: Q's estimate of c): its latest
+    checkpoint, or with ``step`` the weights it kept at that step (``train.keep_steps``); ``device`` "auto"
+    (CUDA if visible, as ``evaluate_run``), "cpu", "cuda" or a torch.device."""
+    from betavae.train import resolve_device
+
+    device = resolve_device(device) if isinstance(device, str) else device
+    config, model = load_model(run_dir, device, step)
     representation = ModelRepresentation(config.model_type, model, device)
     status = RunDir(run_dir).status()
     representation.info = {"run_dir": str(run_dir), "model_type": config.model_type,
-                           "state": status.get("state"), "step": status.get("step")}
+                           "state": status.get("state") if step is None else "kept",
+                           "step": status.get("step") if step is None else step}
     return representation

@@ -21,12 +21,12 @@ from typing import IO
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 import betavae
 from betavae.data.ground_truth import GroundTruthData, ImageStore, check_indices
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write, ensure_writable_dir
+from betavae.progress import progress_bar
 
 # DeepMind's grid: factor classes in this order, posY fastest (index = classes @ latents_bases()).
 LATENTS_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
@@ -194,7 +194,7 @@ def write_dsprites(path: str | Path, sizes: tuple[int, ...] = LATENTS_SIZES, pro
 
     def write(handle: IO[bytes]) -> None:
         with zipfile.ZipFile(handle, "w") as archive:
-            with _member(archive, "imgs") as member, tqdm(
+            with _member(archive, "imgs") as member, progress_bar(
                 total=len(classes), unit="img", desc="rendering dSprites", disable=not progress
             ) as bar:
                 header = {"descr": "|u1", "fortran_order": False, "shape": (len(classes), IMAGE_SIZE, IMAGE_SIZE)}
@@ -218,6 +218,7 @@ class _Invalid(Exception):
 
 
 _FIX = f"pass DeepMind's {OFFICIAL_FILENAME} or run `betavae data dsprites` to generate the images"
+_REBUILD = "rebuild it with `betavae data dsprites --force`"
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -309,8 +310,8 @@ def _read_packed(path: Path, sizes: tuple[int, ...], progress: bool) -> np.ndarr
     """uint8[N, 512]: ``imgs`` streamed chunk by chunk, checked to be 0/1 and bit-packed (8 pixels a byte)."""
     count = math.prod(sizes)
     packed = np.empty((count, _PIXELS // 8), dtype=np.uint8)
-    with _archive(path) as archive, tqdm(total=count, unit="img", desc="loading dSprites",
-                                         disable=not progress) as bar:
+    with _archive(path) as archive, progress_bar(total=count, unit="img", desc="loading dSprites",
+                                                 disable=not progress) as bar:
         handle, shape, dtype = _open_array(archive, path, "imgs")
         _expect(path, "imgs", shape, dtype, (count, IMAGE_SIZE, IMAGE_SIZE), "u")
         for start in range(0, count, _CHUNK):
@@ -372,6 +373,7 @@ class DSprites(GroundTruthData):
     factor_names = ("shape", "scale", "orientation", "pos_x", "pos_y")
     factor_sizes = LATENTS_SIZES[1:]
     image_shape = (1, IMAGE_SIZE, IMAGE_SIZE)
+    class_names = {"shape": SHAPE_NAMES}
 
     def __init__(self, packed: np.ndarray | None = None, source: str = GENERATED, path: Path | None = None):
         if packed is not None and (packed.shape != (NUM_IMAGES, _PIXELS // 8) or packed.dtype != np.uint8):
@@ -403,6 +405,10 @@ class DSprites(GroundTruthData):
         factors = np.asarray(factors, dtype=np.int64)
         return latents_values(np.column_stack([np.zeros(len(factors), dtype=np.int64), factors]))[:, 1:]
 
+    def factor_values(self, name: str) -> np.ndarray:
+        """DeepMind's latents_possible_values: scale 0.5–1, orientation in radians, positions in [0, 1]."""
+        return LATENTS_POSSIBLE_VALUES[LATENTS_NAMES[1 + self.factor_names.index(name)]].astype(np.float64)
+
     def describe(self) -> dict:
         return {**super().describe(), "source": self.source, "path": str(self.path) if self.path else None}
 
@@ -410,7 +416,7 @@ class DSprites(GroundTruthData):
 def load_dsprites(path: str | Path, progress: bool = False) -> DSprites:
     """DSprites from our generated .npz or DeepMind's official one (its pickled metadata is never read)."""
     path = Path(path).expanduser()
-    with _user_error(_FIX):
+    with _user_error(_REBUILD if path.name == GENERATED_FILENAME else _FIX):
         source = _inspect(path, LATENTS_SIZES)
         return DSprites(_read_packed(path, LATENTS_SIZES, progress), source, path)
 
@@ -428,20 +434,30 @@ def generated_path(data_dir: str | Path | None = None) -> Path:
 
 
 def ensure_dsprites(out_dir: str | Path | None = None, source: str | Path | None = None,
-                    progress: bool = True) -> Path:
-    """The validated official file ``source`` if given, else the generated file, rendered only if it is missing."""
+                    progress: bool = True, force: bool = False, verify: bool = False,
+                    sizes: tuple[int, ...] = LATENTS_SIZES) -> Path:
+    """The validated official file ``source`` if given, else the generated file, rendered if it is missing
+    (or if ``force``). ``verify`` also reads every image, so a damaged one fails its zip CRC-32 here (~10 s)."""
     if source is not None:
+        if force:
+            raise BetaVAEError("--force rebuilds the generated dSprites cache; it does not apply to --source")
         path = Path(source).expanduser()
         with _user_error(_FIX):
-            _inspect(path, LATENTS_SIZES)
+            _check(path, sizes, verify)
         return path
     path = generated_path(out_dir)
-    if path.exists():
-        with _user_error(f"delete {path} to have it generated again"):
-            _inspect(path, LATENTS_SIZES)
+    if path.exists() and not force:
+        with _user_error(_REBUILD):
+            _check(path, sizes, verify)
         return path
     ensure_writable_dir(path.parent)
-    return write_dsprites(path, progress=progress)
+    return write_dsprites(path, sizes=sizes, progress=progress)
+
+
+def _check(path: Path, sizes: tuple[int, ...], verify: bool) -> None:
+    _inspect(path, sizes)
+    if verify:
+        _read_packed(path, sizes, progress=False)
 
 
 def load(data_dir: str | Path | None = None, source: str | Path | None = None, progress: bool = True) -> DSprites:

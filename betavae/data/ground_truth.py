@@ -65,6 +65,11 @@ class GroundTruthData(ImageDataset):
 
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
+    class_names: dict[str, tuple[str, ...]] = {}  # names of a categorical factor's classes, e.g. {"shape": ...}
+
+    def factor_values(self, name: str) -> np.ndarray:
+        """float[size]: the value each class of factor ``name`` stands for (for plots; default: the class index)."""
+        return np.arange(self.factor_sizes[self.factor_names.index(name)], dtype=np.float64)
 
     @property
     def num_factors(self) -> int:

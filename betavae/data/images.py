@@ -40,19 +40,18 @@ import csv
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
 import betavae
 from betavae.data.ground_truth import ImageDataset, check_indices
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir
+from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir, temp_file_beside
+from betavae.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 ARCHIVE_EXTENSIONS = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
@@ -215,7 +214,7 @@ def _decode_to_npy(files: list[Path], relative: list[str], path: Path, size: int
     try:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         ok, unreadable, count = [], [], 0
-        for file, name in zip(tqdm(files, desc=f"decoding {kind}", unit="img", disable=not progress), relative):
+        for file, name in zip(progress_bar(files, desc=f"decoding {kind}", unit="img", disable=not progress), relative):
             try:
                 images[count] = load_image(file, size, crop_fraction, grayscale)
             except Exception as exc:  # PIL raises many types on bad files; each one is recorded, never fatal
@@ -240,7 +239,7 @@ def _decode_to_npy(files: list[Path], relative: list[str], path: Path, size: int
 
 
 def _temp_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = temp_file_beside(path)
     os.close(fd)
     return Path(name)
 

@@ -22,7 +22,7 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
     if name == "synthetic-squares":
         from betavae.data.synthetic import SyntheticSquares
 
-        return SyntheticSquares(image_size=64)
+        return SyntheticSquares()
     if name in FOLDER_DATASETS:
         if path is None:
             path = default_folder_cache(name)

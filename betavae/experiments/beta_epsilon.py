@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from betavae.experiments.common import ExperimentContext, beta_vae_config, elbo_terms, load_data  # noqa: E402
-from betavae.experiments.runner import RunSpec, run_sweep  # noqa: E402
-from betavae.io import atomic_write, atomic_write_json  # noqa: E402
-from betavae.runs import load_model  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.experiments.common import ExperimentContext, beta_vae_config, elbo_terms, load_data
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.io import atomic_write_json
+from betavae.runs import load_model
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
 
 BETAS = {"smoke": (0.5, 4.0, 16.0), "cpu": (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), "paper": (0.25, 0.5, 1.0, 2.0,
                                                                                               4.0, 8.0, 16.0, 32.0)}
@@ -67,7 +63,8 @@ def run(ctx: ExperimentContext) -> Path:
 
 
 def _plot(points: list[dict], path: Path) -> Path:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure = new_figure(10, 3.8)
+    left, right = figure.subplots(1, 2)
     kl = [point["kl"] for point in points]
     recon = [point["reconstruction"] for point in points]
     betas = [point["beta"] for point in points]
@@ -84,7 +81,4 @@ def _plot(points: list[dict], path: Path) -> Path:
     twin.semilogx(betas, recon, "s--", color="tab:red", label="reconstruction")
     twin.set_ylabel("reconstruction (nats)", color="tab:red")
     right.set_title("ε and reconstruction against β")
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

@@ -22,17 +22,14 @@ import dataclasses
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib import colormaps
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result  # noqa: E402
-from betavae.experiments.common import (  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result
+from betavae.experiments.common import (
     Budget,
     ExperimentContext,
     beta_vae_config,
@@ -40,12 +37,13 @@ from betavae.experiments.common import (  # noqa: E402
     eval_settings,
     load_data,
 )
-from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep  # noqa: E402
-from betavae.io import atomic_write, atomic_write_json  # noqa: E402
-from betavae.metrics.protocol import seed_protocol  # noqa: E402
-from betavae.runs import FINISHED, load_model  # noqa: E402
-from betavae.viz.grids import draw_traversals  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep
+from betavae.io import atomic_write_json
+from betavae.metrics.protocol import seed_protocol
+from betavae.runs import FINISHED, load_model
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.grids import draw_traversals, run_caption
+from betavae.viz.report import Report
 
 LATENTS = {"smoke": (2, 10), "cpu": (4, 16), "paper": (2, 4, 8, 16, 32, 64, 128)}
 BETA_NORMS = {"smoke": (0.001, 0.01, 0.1), "cpu": (0.001, 0.01, 0.1),
@@ -83,12 +81,6 @@ def metric_protocol(evaluations: list[dict | None], settings: EvalSettings) -> d
 
 def percent(protocol: dict) -> str:
     return "–" if protocol["mean"] is None else f"{100 * protocol['mean']:.1f} ± {100 * protocol['std']:.1f}"
-
-
-def save_figure(figure: plt.Figure, path: Path) -> Path:
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
 
 
 # --- the experiment ------------------------------------------------------------------------------------------------
@@ -156,7 +148,8 @@ def _sheets(outcome: RunOutcome, data: GroundTruthData, out_dir: Path, ctx: Expe
     _, model = load_model(outcome.run_dir)
     chosen = np.random.default_rng(0).choice(data.num_images, min(256, data.num_images), replace=False)
     probe = torch.from_numpy(data.images(chosen)).float() / 255  # the KL order: measured on 256 images
-    return draw_traversals(model, probe[:SHEET_IMAGES[ctx.budget.name]], out_dir, probe=probe)
+    return draw_traversals(model, probe[:SHEET_IMAGES[ctx.budget.name]], out_dir, probe=probe,
+                           caption=run_caption(outcome.run_dir))
 
 
 def _best(points: list[dict], key: str) -> dict | None:
@@ -267,11 +260,12 @@ def _add_sheets(report: Report, ctx: ExperimentContext, points: list[dict], pick
 
 
 def _plot(points: list[dict], path: Path) -> Path:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = new_figure(11, 4)
+    left, right = figure.subplots(1, 2)
     sizes = sorted({point["latents"] for point in points})
     for number, latents in enumerate(sizes):
         group = [point for point in points if point["latents"] == latents]
-        colour = plt.cm.viridis(number / max(1, len(sizes) - 1))
+        colour = colormaps["viridis"](number / max(1, len(sizes) - 1))
         scored = [p for p in group if p["metric"]["mean"] is not None]
         left.errorbar([p["beta_norm"] for p in scored], [100 * p["metric"]["mean"] for p in scored],
                       yerr=[100 * p["metric"]["std"] for p in scored], color=colour, marker="o", capsize=3,
@@ -290,5 +284,4 @@ def _plot(points: list[dict], path: Path) -> Path:
     right.set_xlabel("β_norm = β·M/N")
     right.set_ylabel("reconstruction −log p(x|z) (nats)")
     right.set_title("reconstruction (lower is better)")
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_png(figure, path)

@@ -47,7 +47,8 @@ BUDGETS = {
                     checkpoint_every=5000),
 }
 
-EXPERIMENTS = ("fig6-table", "table2", "beta-norm", "beta-epsilon", "continuity", "samples", "traversals")
+EXPERIMENTS = ("fig6-table", "table2", "training-curve", "metric-sensitivity", "beta-norm", "beta-epsilon",
+               "continuity", "samples", "traversals")
 
 
 def get_budget(name: str, workers: int | None = None) -> Budget:
@@ -90,6 +91,17 @@ def eval_settings(budget: Budget, data, metrics: str | tuple[str, ...] = PAPER_M
                           smoke=budget.name != "paper", classifier_seeds=tuple(range(budget.classifier_seeds)))
 
 
+def size_notes(budget: Budget, data) -> list[str]:
+    """Each size that ``eval_settings`` had to make smaller than the budget's, with the reason (for the report
+    and settings.json, so that the sizes recorded are the sizes used)."""
+    used = eval_settings(budget, data, ("table2",)).get("table2")
+    sizes = {"table2_train": used.num_train, "table2_test": used.num_test}
+    return [f"Table 2 {part} images: {sizes[name]}, not the budget's {getattr(budget, name)}: {data.name} "
+            f"has {data.num_images} images and training and test images are kept distinct"
+            for part, name in (("training", "table2_train"), ("test", "table2_test"))
+            if sizes[name] != getattr(budget, name)]
+
+
 def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None = None,
                     beta_norm: float | None = None, latents: int | None = None, model_type: str = "beta-vae",
                     device: str = "auto", subset: str | None = None, data_path: str | None = None) -> RunConfig:
@@ -118,7 +130,7 @@ class ExperimentContext:
     progress: bool = True
     rows: tuple[str, ...] | None = None  # fig6-table / table2: only these rows (keys); None = all
     metrics: tuple[str, ...] = ()  # fig6-table: later metrics scored on the same rows (`--metrics`)
-
+    betas: tuple[float, ...] | None = None  # training-curve: the β curves (None: 1 and 4)
 
     @property
     def runs_dir(self) -> Path:
@@ -126,7 +138,29 @@ class ExperimentContext:
 
     def settings(self) -> dict:
         return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
-                "device": self.device, "rows": self.rows, "metrics": list(self.metrics)}
+                "device": self.device, "rows": self.rows, "metrics": list(self.metrics), "betas": self.betas}
+
+
+def paper_values_apply(data) -> bool:
+    """The paper's numbers (Fig. 6, App. A.5) are dSprites numbers: reports compare with them only on dSprites."""
+    return data.name.lower().startswith("dsprites")
+
+
+def sibling_results(ctx: ExperimentContext, experiment: str) -> tuple[Path, dict] | None:
+    """The results.json of another experiment on the same dataset beside this one (``reproductions/EXPERIMENT-BUDGET``,
+    the default --out, or any ``EXPERIMENT-*`` folder next to ``ctx.out_dir``), preferring the same budget."""
+    import json
+
+    parent = ctx.out_dir.parent
+    for folder in [parent / f"{experiment}-{ctx.budget.name}", *sorted(parent.glob(f"{experiment}-*"))]:
+        try:
+            settings = json.loads((folder / "settings.json").read_text())["settings"]
+            results = json.loads((folder / "results.json").read_text())
+        except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if settings.get("dataset") == ctx.dataset:
+            return folder, results
+    return None
 
 
 def load_data(ctx: ExperimentContext):

@@ -15,27 +15,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.data.registry import grid_subset  # noqa: E402
-from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.experiments.beta_norm import (  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.data.registry import grid_subset
+from betavae.errors import BetaVAEError
+from betavae.experiments.beta_norm import (
     evaluate_runs,
     metric_protocol,
     metric_settings,
     model_seeds,
     percent,
-    save_figure,
 )
-from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data  # noqa: E402
-from betavae.experiments.runner import RunSpec, run_sweep  # noqa: E402
-from betavae.io import atomic_write_json  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.io import atomic_write_json
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
 
 BETA = 4.0
 STRIDED_FACTORS = ("pos_x", "pos_y")
@@ -186,7 +182,8 @@ def _reading(grids: list[dict], controls: dict[int, dict]) -> str:
 
 
 def _plot(grids: list[dict], controls: dict[int, dict], path: Path) -> Path:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure = new_figure(10, 3.8)
+    left, right = figure.subplots(1, 2)
     scored = [grid for grid in grids if grid["metric"]["mean"] is not None]
     matched = [(grid, controls[grid["images"]]) for grid in scored
                if grid["images"] in controls and controls[grid["images"]]["metric"]["mean"] is not None]
@@ -207,5 +204,4 @@ def _plot(grids: list[dict], controls: dict[int, dict], path: Path) -> Path:
     right.set_xlabel("training images")
     right.set_ylabel("disentanglement metric (%)")
     right.legend(fontsize=8)
-    figure.tight_layout()
-    return save_figure(figure, path)
+    return save_png(figure, path)

@@ -6,25 +6,32 @@ rest, beside the paper's value and the full list of scores.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.errors import BetaVAEError  # noqa: E402
-from betavae.evaluate import describe_fit, metric_result  # noqa: E402
-from betavae.experiments.common import ExperimentContext, eval_settings, load_data  # noqa: E402
-from betavae.experiments.later_metrics import add_later_metrics  # noqa: E402
-from betavae.experiments.rows import RowResult, score_rows  # noqa: E402
-from betavae.experiments.table2 import add_table2  # noqa: E402
-from betavae.io import atomic_write, atomic_write_json  # noqa: E402
-from betavae.metrics.registry import PAPER_METRICS  # noqa: E402
-from betavae.runs import RunDir  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.evaluate import describe_fit, metric_result
+from betavae.experiments.common import (
+    ExperimentContext,
+    eval_settings,
+    load_data,
+    paper_values_apply,
+    sibling_results,
+    size_notes,
+)
+from betavae.experiments.later_metrics import add_later_metrics
+from betavae.experiments.rows import RowResult, score_rows
+from betavae.experiments.table2 import add_table2
+from betavae.experiments.training_curve import CURVE_OF_ROW
+from betavae.io import atomic_write_json
+from betavae.metrics.registry import PAPER_METRICS
+from betavae.runs import RunDir
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
 
 LARGE_GAP = 5.0  # percentage points: a difference the report explains
 ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
@@ -36,14 +43,16 @@ def run(ctx: ExperimentContext) -> Path:
         raise BetaVAEError(f"fig6-table needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
     results = score_rows(ctx, data)
     settings = eval_settings(ctx.budget, data, PAPER_METRICS + ctx.metrics)
-    paper = settings.get("beta-vae")
+    metric = settings.get("beta-vae")
     report = Report("Disentanglement metric, Fig. 6 table — paper protocol (§4, App. A.4)")
     report.paragraph(
         f"{data.describe()['name']}; budget {ctx.budget.name}: {ctx.budget.steps} training steps per model, "
         f"{ctx.budget.model_seeds} model seeds × {len(settings.classifier_seeds)} classifier seeds, worst 50% of "
-        f"the pooled scores discarded (the paper: 10 × 3, models trained to convergence). Metric: L = {paper.L} "
-        f"pairs per point, {paper.num_train} training / {paper.num_test} test points, linear softmax "
-        f"classifier with Adagrad (lr {paper.classifier.lr}), inputs standardised = {paper.classifier.standardize}.")
+        f"the pooled scores discarded (the paper: 10 × 3, models trained to convergence). Metric: L = {metric.L} "
+        f"pairs per point, {metric.num_train} training / {metric.num_test} test points, linear softmax "
+        f"classifier with Adagrad (lr {metric.classifier.lr}), inputs standardised = "
+        f"{metric.classifier.standardize}.")
+    paper_applies = paper_values_apply(data)  # the paper's values are dSprites values
     rows = []
     for result in results:
         protocol = result.protocol()
@@ -52,55 +61,103 @@ def run(ctx: ExperimentContext) -> Path:
         paper = "–" if row.paper_mean is None else (f"{row.paper_mean:g}" + (
             f" ± {row.paper_std:g}" if row.paper_std is not None else ""))
         dlib = [metric_result(e, "beta-vae-dlib")["score"] for e in result.evaluations if e is not None]
-        rows.append([row.label, paper,
-                     "–" if ours is None else f"{ours:.2f} ± {100 * protocol['std']:.2f}",
-                     "–" if ours is None or row.paper_mean is None else f"{ours - row.paper_mean:+.2f}",
+        ours_cell = "–" if ours is None else f"{ours:.2f} ± {100 * protocol['std']:.2f}"
+        gap = "–" if ours is None or row.paper_mean is None else f"{ours - row.paper_mean:+.2f}"
+        rows.append([row.label, *([paper, ours_cell, gap] if paper_applies else [ours_cell]),
                      f"{len(result.evaluations)} ({result.diverged} diverged)",
                      f"{100 * np.mean(dlib):.1f}" if dlib else "–",
                      ", ".join("–" if s is None else f"{100 * s:.1f}" for s in protocol["scores"])])
-    report.table(["representation", "paper (%)", "ours (%)", "ours − paper", "models (diverged)",
-                  "dlib variant (%)", "all scores (%)"], rows)
-    report.figure(_plot(results, ctx.out_dir / "fig6_table.png"), "ours (bars, kept scores) against the paper (x)")
+    headers = ["representation", *(["paper (%)", "ours (%)", "ours − paper"] if paper_applies else ["ours (%)"]),
+               "models (diverged)", "dlib variant (%)", "all scores (%)"]
+    report.table(headers, rows)
+    if not paper_applies:
+        report.paragraph(f"The paper's values are for dSprites; on {data.name} there is nothing to compare with.")
+    title = (f"Fig. 6 metric on {data.describe()['name']}, budget {ctx.budget.name}: {ctx.budget.steps} steps, "
+             f"{ctx.budget.model_seeds} model × {len(settings.classifier_seeds)} classifier seeds")
+    report.figure(save_png(fig6_figure(results, title, paper_applies), ctx.out_dir / "fig6_table.png"),
+                  "ours (bars, kept scores)" + (" against the paper (x)" if paper_applies else "") +
+                  "; the table above names each row in full")
     fits = [[result.row.label, seed, describe_fit(evaluation.get("representation_info", {}))]
             for result in results if result.row.fitted
             for seed, evaluation in enumerate(result.evaluations) if evaluation is not None]
     if any(fit for _, _, fit in fits):
         report.heading("How the fitted baselines were fitted (App. A.3)")
         report.table(["representation", "seed", "fit"], [row for row in fits if row[2]])
-    report.heading("Where we differ from the paper")
-    report.paragraph(_differences(results, ctx, data))
+    if paper_applies:
+        report.heading("Where we differ from the paper, and why")
+        for line in _explain_gaps(results, ctx):
+            report.paragraph(line)
     add_table2(report, results, data, ctx)  # computed by the same evaluations: no extra cost
     later = add_later_metrics(report, results, ctx.metrics)  # `--metrics`: the same rows scored by later metrics
     atomic_write_json(ctx.out_dir / "results.json", {"rows": [_summary(result) for result in results],
                                                      "later_metrics": later})
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.to_dict()})
+    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.to_dict(),
+                                      "size_notes": size_notes(ctx.budget, data)})
 
 
 def _summary(result: RowResult) -> dict:
     return {"label": result.row.label, "key": result.row.key, "paper_mean": result.row.paper_mean,
             "paper_std": result.row.paper_std, "protocol": result.protocol(), "diverged": result.diverged,
             "dlib": [None if e is None else metric_result(e, "beta-vae-dlib")["score"] for e in result.evaluations],
-            "table2": [metric_result(e, "table2") for e in result.evaluations]}
+            "table2": [None if e is None else metric_result(e, "table2") for e in result.evaluations]}
 
 
-def _differences(results: list[RowResult], ctx: ExperimentContext, data: GroundTruthData) -> str:
+def _explain_gaps(results: list[RowResult], ctx: ExperimentContext) -> list[str]:
+    """Each row more than LARGE_GAP points from the paper, with what the training-curve and metric-sensitivity
+    experiments beside this report measured about it (or the command that would measure it)."""
+    curve, sensitivity = sibling_results(ctx, "training-curve"), sibling_results(ctx, "metric-sensitivity")
     lines = []
     for result in results:
         protocol, row = result.protocol(), result.row
         if protocol["mean"] is None or row.paper_mean is None:
             continue
         gap = 100 * protocol["mean"] - row.paper_mean
-        if abs(gap) >= LARGE_GAP:
-            lines.append(f"{row.label}: {gap:+.1f} points{_training_diagnostics(result)}.")
+        if abs(gap) < LARGE_GAP:
+            continue
+        causes = [cause for cause in (_by_training_length(row, curve), _by_reading(row, sensitivity)) if cause]
+        lines.append(f"{row.label}: {gap:+.1f} points{_training_diagnostics(result)}. " + " ".join(causes))
     if not lines:
-        return "Every row lies within 5 points of the paper's value."
-    budget_note = ("" if ctx.budget.name == "paper" else
-                   f" At budget {ctx.budget.name} the trained rows saw {ctx.budget.steps} steps of batch 64 "
-                   f"({ctx.budget.steps * 64 / data.num_images:.2f} epochs of {data.name}), far from the paper's "
-                   "converged models; the metric's point counts are smaller too.")
-    return (" ".join(lines) + budget_note + " The metric classifier standardises its inputs (recorded above); "
-            "the paper does not say whether it did, and on codes of tiny scale (an untrained network's μ(x)) "
-            "that choice moves the score a lot: rerun `betavae evaluate` with --no-standardize to see by how much.")
+        return ["Every row lies within 5 points of the paper's value."]
+    missing = [name for name, found in (("training-curve", curve), ("metric-sensitivity", sensitivity)) if not found]
+    if missing:
+        commands = [f"`betavae reproduce {name} --budget {ctx.budget.name} --out "
+                    f"{ctx.out_dir.parent / f'{name}-{ctx.budget.name}'}`" for name in missing]
+        lines.append("Not measured yet beside this report: " + ", ".join(commands) + " (training length moves the "
+                     "trained rows; the classifier's reading of App. A.4 moves every row); rerun this command "
+                     "afterwards and each gap is explained with their numbers.")
+    return lines
+
+
+def _by_training_length(row, found: tuple[Path, dict] | None) -> str:
+    if found is None or row.key not in CURVE_OF_ROW:
+        return ""
+    folder, results = found
+    cells = results.get("summary", {}).get(CURVE_OF_ROW[row.key], {})
+    if not cells:
+        return ""
+    steps = sorted(int(step) for step in cells)
+    means = {step: 100 * cells[str(step)]["metric_mean"] for step in steps}
+    closest = min(steps, key=lambda step: abs(means[step] - row.paper_mean))
+    return (f"Training length ({folder.name}/report.md): over steps {steps[0]:,}–{steps[-1]:,} this model scores "
+            f"{min(means.values()):.1f}–{max(means.values()):.1f} % (mean over seeds), {means[steps[-1]]:.1f} % at "
+            f"step {steps[-1]:,}; closest to the paper at step {closest:,} ({means[closest]:.1f} %): training length "
+            f"alone moves this row by up to {max(means.values()) - min(means.values()):.1f} points.")
+
+
+def _by_reading(row, found: tuple[Path, dict] | None) -> str:
+    if found is None:
+        return ""
+    folder, results = found
+    readings = results.get("summary", {}).get("readings", {})
+    scored = {label: fit["ours"][row.key] for label, fit in readings.items() if row.key in fit.get("ours", {})}
+    if not scored:
+        return ""
+    default = next(iter(scored))  # the experiment lists its default reading first
+    best = min(scored, key=lambda label: abs(scored[label] - row.paper_mean))
+    return (f"Classifier reading ({folder.name}/report.md, its own model of this row): the default reading "
+            f"'{default}' scores {scored[default]:.1f} %, the reading closest to the paper '{best}' "
+            f"{scored[best]:.1f} % ({scored[best] - row.paper_mean:+.1f} from the paper), so the reading accounts "
+            f"for {scored[default] - scored[best]:+.1f} of the {scored[default] - row.paper_mean:+.1f} points there.")
 
 
 def _training_diagnostics(result: RowResult) -> str:
@@ -119,20 +176,20 @@ def _training_diagnostics(result: RowResult) -> str:
             f"{len(records[0]['kl_per_latent'])} latents active with KL > {ACTIVE_KL} nats)")
 
 
-def _plot(results: list[RowResult], path: Path) -> Path:
-    figure, axis = plt.subplots(figsize=(9, 3.8))
-    labels = [result.row.label for result in results]
+def fig6_figure(results: list[RowResult], title: str, show_paper: bool = True) -> Figure:
+    """Bars of our metric (mean ± std of the kept scores) per row, the paper's value as a cross (on dSprites)."""
+    figure = new_figure(9, 4.2)
+    axis = figure.subplots()
     ours = [100 * (result.protocol()["mean"] or 0.0) for result in results]
     errors = [100 * (result.protocol()["std"] or 0.0) for result in results]
-    axis.bar(range(len(results)), ours, yerr=errors, color="tab:blue", label="ours")
-    paper = [(i, result.row.paper_mean) for i, result in enumerate(results) if result.row.paper_mean is not None]
-    axis.scatter([i for i, _ in paper], [value for _, value in paper], marker="x", color="black", zorder=3,
+    axis.bar(range(len(results)), ours, yerr=errors, color="tab:blue", alpha=0.85, capsize=3, label="ours (mean ± std)")
+    paper = [(i, result.row.paper_mean) for i, result in enumerate(results)
+             if show_paper and result.row.paper_mean is not None]
+    axis.scatter([i for i, _ in paper], [value for _, value in paper], marker="x", s=50, color="black", zorder=3,
                  label="paper")
-    axis.set_xticks(range(len(results)), labels, rotation=30, ha="right", fontsize=8)
+    axis.set_xticks(range(len(results)), [textwrap.fill(result.row.tick, 10) for result in results], fontsize=8)
     axis.set_ylabel("disentanglement metric (%)")
     axis.set_ylim(0, 105)
-    axis.legend()
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
+    axis.set_title(title, fontsize=9)
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8)
+    return figure

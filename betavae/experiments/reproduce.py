@@ -10,25 +10,41 @@ from betavae.experiments.common import EXPERIMENTS, ExperimentContext, get_budge
 from betavae.io import ensure_writable_dir
 from betavae.metrics.registry import metric_names
 
-MODULES = {"fig6-table": "fig6_table", "table2": "table2", "beta-norm": "beta_norm",
+MODULES = {"fig6-table": "fig6_table", "table2": "table2", "training-curve": "training_curve",
+           "metric-sensitivity": "metric_sensitivity", "beta-norm": "beta_norm",
            "beta-epsilon": "beta_epsilon", "continuity": "continuity", "samples": "samples",
            "traversals": "traversals"}
 
 
 def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = None, dataset: str = "dsprites",
               data_path: str | None = None, device: str = "auto", workers: int | None = None,
-              progress: bool = True, rows: str | None = None, metrics: str | None = None) -> Path:
+              progress: bool = True, rows: str | None = None, metrics: str | None = None,
+              betas: str | None = None) -> Path:
     """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET[-DATASET]``);
     ``metrics`` (fig6-table): later metrics to score the same rows with, e.g. ``"all"`` or ``"mig,dci"``."""
     if name not in EXPERIMENTS:
         raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
-    if metrics and name != "fig6-table":
-        raise BetaVAEError(f"--metrics adds a table to fig6-table only; {name} reports its own metric")
+    if metrics and name not in ("fig6-table", "training-curve"):
+        raise BetaVAEError(f"--metrics adds a table to fig6-table and training-curve only; {name} reports its own "
+                           "metric")
     default_name = f"{name}-{budget}" + ("" if dataset == "dsprites" else f"-{dataset}")
     out = ensure_writable_dir(out_dir or Path("reproductions") / default_name)
     context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None,
-                                metrics=metric_names(metrics) if metrics else ())
+                                metrics=metric_names(metrics) if metrics else (), betas=_betas(betas))
     module = importlib.import_module(f"betavae.experiments.{MODULES[name]}")
     return module.run(context)
+
+
+def _betas(text: str | None) -> tuple[float, ...] | None:
+    if not text:
+        return None
+    try:
+        betas = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        raise BetaVAEError(f"--betas takes numbers separated by commas, e.g. 1,4; got {text!r}") from None
+    if any(not beta >= 0 for beta in betas) or 1.0 not in betas or 4.0 not in betas:
+        raise BetaVAEError(f"--betas must be >= 0 and include 1 and 4 (the curves the gap is measured between); "
+                           f"got {text!r}")
+    return betas

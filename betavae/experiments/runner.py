@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from betavae.config import RunConfig
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
+from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
 
 
@@ -33,12 +34,23 @@ class RunOutcome:
     message: str = ""
 
 
+_worker_stopped = threading.Event()  # in a sweep's worker process: a Ctrl-C reached it, start no further run
+
+
+def _init_worker() -> None:
+    """A pool worker remembers a Ctrl-C that arrives between runs: the pool has already handed it the next run
+    (queued runs cannot be cancelled), which it must then refuse rather than train to the end."""
+    signal.signal(signal.SIGINT, lambda signum, frame: _worker_stopped.set())
+
+
 def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: bool = False) -> RunOutcome:
     """Train one run to completion (or divergence); resume it if it was started before."""
     import torch
 
     from betavae.train import train
 
+    if _worker_stopped.is_set():
+        raise StoppedByUser(f"{spec.name} not started: the sweep was stopped")
     if threads:
         torch.set_num_threads(threads)
     run = RunDir(run_dir)
@@ -48,6 +60,9 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: 
         train(spec.config, run_dir, resume=run.exists(), progress=progress)
     except DivergedError as error:  # recorded, then handled by the paper's discard rule in the open
         return RunOutcome(spec.name, run_dir, DIVERGED, str(error))
+    except (StoppedByUser, KeyboardInterrupt):
+        _worker_stopped.set()
+        raise
     return RunOutcome(spec.name, run_dir, FINISHED)
 
 
@@ -76,8 +91,8 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
             outcomes[spec.name] = RunOutcome(spec.name, run.path, FINISHED)
         else:
             pending.append(spec)
-    bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
-               desc="training runs")
+    bar = progress_bar(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
+                       desc="training runs")
     try:
         if workers <= 1 or len(pending) <= 1:
             for spec in pending:
@@ -86,7 +101,7 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
         else:
             threads = max(1, (os.cpu_count() or 1) // workers)
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
                 futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
                 try:
                     for future in as_completed(futures):

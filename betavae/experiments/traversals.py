@@ -4,42 +4,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data  # noqa: E402
-from betavae.experiments.runner import RunSpec, run_sweep  # noqa: E402
-from betavae.io import atomic_write  # noqa: E402
-from betavae.representations import ModelRepresentation  # noqa: E402
-from betavae.runs import RunDir, load_model  # noqa: E402
-from betavae.viz.grids import draw_traversals, latents_by_kl, save_traversal_gif  # noqa: E402
-from betavae.viz.latent_maps import draw_latent_factor_map  # noqa: E402
-from betavae.viz.report import Report  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.representations import ModelRepresentation
+from betavae.runs import RunDir, load_model
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.grids import draw_traversals, latents_by_kl, run_caption, save_traversal_gif
+from betavae.viz.latent_maps import draw_latent_factor_map
+from betavae.viz.report import Report
 
 SEED_IMAGES = 3
 
 
 def draw_kl_over_training(run_dir: Path, path: Path) -> Path:
+    return save_png(kl_figure(run_dir), path)
+
+
+def kl_figure(run_dir: Path) -> Figure:
     """KL of every latent unit against the training step, from the run's log.jsonl."""
     records = RunDir(run_dir).log()
     steps = [record["step"] for record in records]
     per_latent = np.array([record["kl_per_latent"] for record in records])
-    figure, axis = plt.subplots(figsize=(6, 3.2))
+    figure = new_figure(7, 3.6)
+    axis = figure.subplots()
     for latent in range(per_latent.shape[1]):
         axis.plot(steps, per_latent[:, latent], label=f"z{latent}")
+    axis.set_yscale("log")  # the first steps' hundreds of nats would flatten everything after on a linear axis
     axis.set_xlabel("training step")
-    axis.set_ylabel("KL (nats)")
-    axis.set_title("KL per latent unit during training")
-    axis.legend(fontsize=6, ncol=2)
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
+    axis.set_ylabel("KL (nats, log scale)")
+    axis.set_title(f"KL per latent unit during training — {run_caption(run_dir)}", fontsize=9)
+    axis.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return figure
 
 
 def run(ctx: ExperimentContext) -> Path:
@@ -61,7 +61,8 @@ def run(ctx: ExperimentContext) -> Path:
                      "images; rows traverse one latent from −3 to 3 with the others at μ(x) of the seed image. "
                      "Latents with KL ≈ 0 are unused (they decode to the same image throughout).")
     report.table(["latent", "KL (nats)"], [[f"z{latent}", float(kl[latent])] for latent in order])
-    for number, path in enumerate(draw_traversals(model, seeds, ctx.out_dir, probe=probe)):
+    for number, path in enumerate(draw_traversals(model, seeds, ctx.out_dir, probe=probe,
+                                                        caption=run_caption(outcome.run_dir))):
         report.figure(path, f"traversals from seed image {number}")
         gif = save_traversal_gif(model, seeds[number], order, ctx.out_dir / f"traversal_{number}.gif")
         report.paragraph(f"animation: {gif.name}")

@@ -81,7 +81,7 @@ def difference_features(cache: CodeCache, points: PairPoints, max_values: int = 
     ]) if num_points else np.zeros((0, dim), np.float32)
 
 
-def _train_test_features(cache: CodeCache, data: GroundTruthData, scored: Sequence[int], L: int, num_train: int,
+def train_test_features(cache: CodeCache, data: GroundTruthData, scored: Sequence[int], L: int, num_train: int,
                          num_test: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Training points first, then test points, from one generator (as disentanglement_lib draws them)."""
     if L < 1 or num_train < 1 or num_test < 1:
@@ -122,7 +122,7 @@ def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: 
     cache = cache_for(representation, data, cache)
     scored = factor_ids(data, factors)
     names = [data.factor_names[k] for k in scored]
-    splits = [_train_test_features(cache, data, scored, L, num_train, num_test, rng) for _ in classifier_seeds]
+    splits = [train_test_features(cache, data, scored, L, num_train, num_test, rng) for _ in classifier_seeds]
     start = time.perf_counter()
     fits = [fit_linear_softmax(x_train, y_train, len(scored), seed, classifier, device)
             for (x_train, y_train, _, _), seed in zip(splits, classifier_seeds)]
@@ -155,7 +155,7 @@ def beta_vae_metric_dlib(representation: Representation, data: GroundTruthData, 
 
     cache = cache_for(representation, data, cache)
     scored = list(range(data.num_factors))
-    split = _train_test_features(cache, data, scored, L, num_train, num_eval, rng)
+    split = train_test_features(cache, data, scored, L, num_train, num_eval, rng)
     start = time.perf_counter()
     fit = fit_sklearn_logistic(split[0], split[1], len(scored), seed)
     result = _scores([fit], [split], list(data.factor_names))

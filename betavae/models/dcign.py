@@ -27,7 +27,7 @@ from betavae.config import DCIGNConfig, ModelConfig, ObjectiveConfig, RunConfig
 from betavae.data.ground_truth import GroundTruthData, ImageDataset
 from betavae.data.registry import FOLDER_DATASETS
 from betavae.errors import BetaVAEError
-from betavae.models.registry import check_finite, make_optimizer
+from betavae.models.registry import check_loss, make_optimizer
 from betavae.models.vae import BetaVAE, Forward, LossTerms, objective
 
 
@@ -123,7 +123,7 @@ class DCIGNTask:
             raise RuntimeError("DCIGNTask.step needs a batch from DCIGNTask.batch_indices first")
         config = self.config
         result = dcign_loss(self.model, batch, self.clamped, config.model, config.objective, config.dcign, step, noise)
-        check_finite(result.loss)
+        check_loss(result.loss)
         optimizer = self.optimizers["model"]
         optimizer.zero_grad(set_to_none=False)
         result.loss.backward()

@@ -20,7 +20,7 @@ from torch import nn
 
 from betavae.config import InfoGANConfig, ModelConfig, RunConfig, dataset_defaults
 from betavae.errors import BetaVAEError
-from betavae.models.registry import check_finite, uniform_batch_indices
+from betavae.models.registry import check_loss, uniform_batch_indices
 
 LEAK = 0.1  # Chen et al. (2016), App. C
 Q_HIDDEN = 128
@@ -116,7 +116,7 @@ def adam(parameters, lr: float) -> torch.optim.Adam:
 
 def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One step on ``loss``; non-finite losses raise before any parameter of this optimiser moves."""
-    check_finite(loss)
+    check_loss(loss)
     optimizer.zero_grad(set_to_none=False)
     loss.backward()
     optimizer.step()

@@ -9,7 +9,7 @@ import torch
 
 from betavae.data.registry import load_training_data
 from betavae.runs import RunDir, load_model
-from betavae.viz.grids import draw_reconstructions, draw_samples, draw_traversals
+from betavae.viz.grids import draw_reconstructions, draw_samples, draw_traversals, run_caption
 
 
 def draw_run_figures(run_dir: str | Path, num_seed_images: int = 3, seed: int = 0, device: str = "cpu",
@@ -27,5 +27,5 @@ def draw_run_figures(run_dir: str | Path, num_seed_images: int = 3, seed: int = 
     if not hasattr(model, "decode"):  # a GAN (InfoGAN): samples only, it has no encoder-decoder pair
         return [samples]
     paths = [draw_reconstructions(model, images[:8], out / "reconstructions.png"), samples]
-    paths += draw_traversals(model, images[:num_seed_images], out, probe=images)
+    paths += draw_traversals(model, images[:num_seed_images], out, probe=images, caption=run_caption(run.path))
     return paths

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from betavae.io import atomic_write  # noqa: E402
+from betavae.io import atomic_write
+from betavae.viz.canvas import new_figure, save_png
 
 
 def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -23,12 +21,20 @@ def to_display(images: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def save_grid(rows: list[np.ndarray], path: str | Path, row_labels: list[str] | None = None,
-              title: str | None = None, cell: float = 0.9) -> Path:
+              title: str | None = None, column_labels: list[str] | None = None) -> Path:
     """Draw rows of images ([k, H, W, C] each) as one PNG, written atomically."""
+    return save_png(grid_figure(rows, row_labels, title, column_labels), path)
+
+
+def grid_figure(rows: list[np.ndarray], row_labels: list[str] | None = None, title: str | None = None,
+                column_labels: list[str] | None = None, cell: float = 0.9) -> Figure:
+    """Rows of images ([k, H, W, C] each), ``row_labels`` left of them, ``column_labels`` under the bottom row."""
     num_rows, num_cols = len(rows), max(len(row) for row in rows)
     label_width = 1.4 if row_labels else 0.0
-    figure, axes = plt.subplots(num_rows, num_cols, squeeze=False,
-                                figsize=(num_cols * cell + label_width, num_rows * cell + (0.4 if title else 0)))
+    top, bottom = (0.45 if title else 0.05), (0.3 if column_labels else 0.05)
+    width, height = num_cols * cell + label_width, num_rows * cell + top + bottom
+    figure = new_figure(width, height, layout=None)  # images tile edge to edge: placed by hand, not constrained
+    axes = figure.subplots(num_rows, num_cols, squeeze=False)
     for r, row in enumerate(rows):
         for c in range(num_cols):
             axis = axes[r][c]
@@ -42,13 +48,25 @@ def save_grid(rows: list[np.ndarray], path: str | Path, row_labels: list[str] | 
                             interpolation="nearest")
         if row_labels:
             axes[r][0].set_ylabel(row_labels[r], rotation=0, ha="right", va="center", fontsize=8)
+    for c, label in enumerate(column_labels or []):
+        axes[-1][c].set_xlabel(label, fontsize=7, labelpad=2)
     if title:
-        figure.suptitle(title, fontsize=10)
-    figure.subplots_adjust(wspace=0.04, hspace=0.04, left=label_width / (num_cols * cell + label_width))
-    path = Path(path)
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=100))
-    plt.close(figure)
-    return path
+        figure.suptitle(title, fontsize=9, y=1 - 0.08 / height)
+    figure.subplots_adjust(wspace=0.04, hspace=0.04, left=label_width / width, right=1 - 0.02 / width,
+                           top=1 - top / height, bottom=bottom / height)
+    return figure
+
+
+def run_caption(run_dir: str | Path) -> str:
+    """What a figure of a run is of: its name, model and β, and the training step it reached."""
+    from betavae.runs import RunDir
+
+    run = RunDir(run_dir)
+    config, status = run.config(), run.status()
+    model = config.model_type if config.model_type in ("infogan", "dcign") else f"β = {config.objective.beta:g}"
+    if config.objective.kind == "capacity" and config.model_type == "beta-vae":
+        model = f"capacity C → {config.objective.capacity_max:g} nats, γ = {config.objective.gamma:g}"
+    return f"{run.path.resolve().name}: {model}, step {status.get('step', '?')} of {config.train.steps}"
 
 
 def latents_by_kl(model: torch.nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -75,19 +93,28 @@ def traversal_rows(model: torch.nn.Module, image: torch.Tensor, latents: np.ndar
 
 
 def draw_traversals(model: torch.nn.Module, images: torch.Tensor, out_dir: str | Path, limit: float = 3.0,
-                    steps: int = 9, max_latents: int = 10, probe: torch.Tensor | None = None) -> list[Path]:
+                    steps: int = 9, max_latents: int = 10, probe: torch.Tensor | None = None,
+                    caption: str | None = None) -> list[Path]:
     """One traversal sheet per seed image, latents ordered by their mean KL on ``probe`` (default: the seed
-    images; pass the same probe as any KL table beside the sheets), each row labelled with that KL."""
+    images; pass the same probe as any KL table beside the sheets), each row labelled with that KL, each column
+    with the value given to the traversed latent; ``caption`` (e.g. :func:`run_caption`) heads every sheet."""
     order, kl = latents_by_kl(model, images if probe is None else probe)
     order = order[:max_latents]
     values = np.linspace(-limit, limit, steps)
-    labels = [f"z{latent} KL={kl[latent]:.2f}" for latent in order]
     paths = []
     for number, image in enumerate(images):
-        rows = [np.repeat(to_display(image[None]), 1, axis=0)] + traversal_rows(model, image, order, values)
-        path = Path(out_dir) / f"traversal_{number}.png"
-        paths.append(save_grid(rows, path, ["input", *labels], title=f"latent traversals, z in [-{limit}, {limit}]"))
+        title = f"latent traversals from seed image {number}: one row per latent, others fixed at μ(x)"
+        figure = traversal_figure(model, image, order, kl, values, f"{caption}\n{title}" if caption else title)
+        paths.append(save_png(figure, Path(out_dir) / f"traversal_{number}.png"))
     return paths
+
+
+def traversal_figure(model: torch.nn.Module, image: torch.Tensor, latents: np.ndarray, kl: np.ndarray,
+                     values: np.ndarray, title: str) -> Figure:
+    """The input, then one row per latent (labelled with its KL), one column per value given to it."""
+    rows = [to_display(image[None])] + traversal_rows(model, image, latents, values)
+    labels = ["input", *[f"z{latent} KL={kl[latent]:.2f}" for latent in latents]]
+    return grid_figure(rows, labels, title, [f"z = {value:g}" for value in values])
 
 
 @torch.no_grad()

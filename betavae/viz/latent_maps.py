@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from betavae.data.ground_truth import GroundTruthData  # noqa: E402
-from betavae.io import atomic_write  # noqa: E402
-from betavae.representations import Representation  # noqa: E402
+from betavae.data.ground_truth import GroundTruthData
+from betavae.representations import Representation
+from betavae.viz.canvas import new_figure, save_png
 
 
 def mean_code_over(representation: Representation, data: GroundTruthData, fixed: dict[str, int | None],
@@ -37,6 +34,12 @@ def mean_code_over(representation: Representation, data: GroundTruthData, fixed:
 
 def draw_latent_factor_map(representation: Representation, data: GroundTruthData, latents: np.ndarray,
                            path: str | Path, seed: int = 0, samples: int = 4, labels: list[str] | None = None) -> Path:
+    figure = latent_factor_figure(representation, data, latents, seed, samples, labels)
+    return save_png(figure, path, dpi=90)
+
+
+def latent_factor_figure(representation: Representation, data: GroundTruthData, latents: np.ndarray, seed: int = 0,
+                         samples: int = 4, labels: list[str] | None = None) -> Figure:
     """One row per latent: a heat map over (pos_x, pos_y), then one panel per other factor, a line per shape.
 
     Works on any ground-truth data: position panels need factors named pos_x/pos_y, shape lines a 'shape'
@@ -54,31 +57,54 @@ def draw_latent_factor_map(representation: Representation, data: GroundTruthData
                                               rng, samples * 8)
               for factor in line_factors for shape in shapes}
     columns = int(has_position) + len(line_factors)
-    figure, axes = plt.subplots(len(latents), columns, squeeze=False, figsize=(2.2 * columns, 1.6 * len(latents)))
+    figure = new_figure(2.6 * columns + 0.6, 1.7 * len(latents) + 0.6)
+    axes = figure.subplots(len(latents), columns, squeeze=False)
+    values = {factor: data.factor_values(factor) for factor in line_factors}
+    shape_names = data.class_names.get("shape")
     for row, latent in enumerate(latents):
-        column = 0
+        name = labels[row] if labels else f"z{latent}"
+        # one colour scale per latent, shared by its heat map (colour bar) and its curves (y axis)
+        shown = [curve[:, latent] for curve in curves.values()] + ([] if position is None else [position[..., latent]])
+        low, high = min(float(part.min()) for part in shown), max(float(part.max()) for part in shown)
+        low, high = (low, high) if high > low else (low - 0.5, high + 0.5)
         if position is not None:
             axis = axes[row][0]
-            axis.imshow(position[:, :, latent].T, cmap="viridis", origin="upper")  # rows: pos_y, cols: pos_x
-            axis.set_xticks([])
-            axis.set_yticks([])
-            axis.set_ylabel(labels[row] if labels else f"z{latent}", fontsize=8)
+            # rows: pos_y (down), columns: pos_x, on DeepMind's [0, 1] position values where the data has them
+            extent = (*_span(data.factor_values("pos_x")), *_span(data.factor_values("pos_y"))[::-1])
+            image = axis.imshow(position[:, :, latent].T, cmap="viridis", origin="upper", extent=extent,
+                                vmin=low, vmax=high, aspect="auto")
+            figure.colorbar(image, ax=axis, fraction=0.08, pad=0.03).ax.tick_params(labelsize=6)
+            axis.tick_params(labelsize=6)
+            axis.set_ylabel(f"{name}\npos_y", fontsize=8)
             if row == 0:
                 axis.set_title("position (x →, y ↓)", fontsize=8)
-            column = 1
+            if row == len(latents) - 1:
+                axis.set_xlabel("pos_x", fontsize=7)
         for offset, factor in enumerate(line_factors):
-            axis = axes[row][column + offset]
+            axis = axes[row][int(has_position) + offset]
             for shape in shapes:
-                axis.plot(curves[(factor, shape)][:, latent], label=None if shape is None else f"shape {shape}")
+                label = None if shape is None else (shape_names[shape] if shape_names else f"shape {shape}")
+                axis.plot(values[factor], curves[(factor, shape)][:, latent], label=label)
+            axis.set_ylim(low, high)
             axis.tick_params(labelsize=6)
             if row == 0:
-                axis.set_title(factor, fontsize=8)
-            if column + offset == 0:
-                axis.set_ylabel(labels[row] if labels else f"z{latent}", fontsize=8)
-    if "shape" in names:
-        axes[0][-1].legend(fontsize=6)
-    figure.suptitle("mean μ(x) of each latent against the generative factors (Fig. 7)", fontsize=9)
-    figure.tight_layout()
-    atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=90))
-    plt.close(figure)
-    return Path(path)
+                axis.set_title(f"{factor} (a line per shape)" if "shape" in names else factor, fontsize=8)
+            if row == len(latents) - 1:
+                axis.set_xlabel(FACTOR_UNITS.get(factor, factor), fontsize=7)
+            if not has_position and offset == 0:
+                axis.set_ylabel(name, fontsize=8)
+    if "shape" in names and line_factors:
+        axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    figure.suptitle("mean μ(x) of each latent against the generative factors (Fig. 7)\n"
+                    "a row's colour bar also spans its curves' y axis", fontsize=9)
+    return figure
+
+
+FACTOR_UNITS = {"orientation": "orientation (radians)", "scale": "scale (relative size)",
+                "size": "size (side in pixels)"}
+
+
+def _span(values: np.ndarray) -> tuple[float, float]:
+    """Image extent along one axis whose cells are centred on ``values`` (evenly spaced)."""
+    step = (values[-1] - values[0]) / max(len(values) - 1, 1) or 1.0
+    return float(values[0] - step / 2), float(values[-1] + step / 2)

@@ -72,7 +72,8 @@ class Report:
     def _html(self, out_dir: Path) -> str:
         parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(self.title)}</title>",
                  "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse}"
-                 "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}</style>",
+                 "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                 "td:first-child,th:first-child{text-align:left}.pm{white-space:nowrap}img{max-width:100%}</style>",
                  f"<h1>{html.escape(self.title)}</h1>"]
         for kind, content in self.blocks:
             if kind == "heading":
@@ -82,7 +83,7 @@ class Report:
             elif kind == "table":
                 headers, rows = content
                 parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>")
-                parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+                parts += ["<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in rows]
                 parts.append("</table>")
             elif kind == "figure":
                 path, caption = content
@@ -120,6 +121,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _html_cell(text: str) -> str:
+    """A table cell; "mean ± std" never breaks across lines."""
+    return f"<td class='pm'>{html.escape(text)}</td>" if " ± " in text else f"<td>{html.escape(text)}</td>"
 
 
 def _relative(path: Path, out_dir: Path) -> str:

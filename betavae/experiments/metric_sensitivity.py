@@ -1,0 +1,339 @@
+"""Which reading of App. A.4 gives the paper's Fig. 6 numbers? The metric under each choice the paper leaves open.
+
+App. A.4 says only: a linear classifier with softmax output, trained with Adagrad (learning rate 1e-2) "until
+convergence" on z_diff points made of L = 64 pairs, 10,000 training / 5,000 test points (some readers take
+fewer). Open are: whether the inputs are standardised, the classifier's batch size, what "convergence" means
+(or whether a fixed number of updates was run), and how L and the number of points matter. This experiment
+holds every representation fixed and scores it under each reading:
+
+* the classifier's three open choices crossed (standardised or not × minibatch 64 or full batch × converged
+  or 10³ / 10⁴ / 10⁵ Adagrad updates), at L = 64 and 10,000 training points;
+* L ∈ {1, 8} and 1,000 training points, each with inputs standardised and not (the classifier converged,
+  minibatch 64).
+
+Each reading is scored on the same z_diff points (per classifier seed; the 1,000-point reading uses the first
+1,000 of the 10,000), so only the reading changes between columns. The reading that scores closest to the
+paper — every row inside the paper's ± std and in its order, if any — is reported as a finding; the default
+metric is not changed to match it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from betavae.config import RunConfig
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data, paper_values_apply
+from betavae.experiments.rows import FIG6_ROWS, Row, row_for_data
+from betavae.experiments.runner import RunSpec, resolved, run_sweep
+from betavae.experiments.training_curve import CURVE_OF_ROW
+from betavae.io import atomic_write_json
+from betavae.metrics.higgins import factor_ids, train_test_features
+from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
+from betavae.representations import CodeCache
+from betavae.runs import FINISHED, RunDir
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
+
+ROW_KEYS = ("ground-truth", "raw-pixels", "pca", "ica", "untrained-vae", "vae", "beta-vae-b4")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of App. A.4: how the classifier is trained and on which points."""
+
+    standardize: bool = True
+    batch_size: int | None = 64  # None: full batch
+    updates: int | None = None  # None: until convergence
+    L: int = 64
+    num_train: int | None = None  # None: all the plan's training points; else the first this many of them
+
+    @property
+    def label(self) -> str:
+        parts = ["std" if self.standardize else "raw", "b64" if self.batch_size else "full",
+                 "conv" if self.updates is None else f"{self.updates:.0e}".replace("+0", "")]
+        if self.L != 64:
+            parts.append(f"L={self.L}")
+        if self.num_train is not None:
+            parts.append(f"n={self.num_train:,}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class SensitivityPlan:
+    steps: int  # training steps of the VAE and β-VAE rows
+    updates: tuple[int, ...]  # fixed Adagrad budgets
+    small_L: tuple[int, ...]
+    num_train: int
+    few_train: int
+    num_test: int
+    classifier_seeds: int
+
+
+PLANS = {
+    "smoke": SensitivityPlan(steps=40, updates=(100,), small_L=(1,), num_train=400, few_train=100, num_test=200,
+                             classifier_seeds=2),
+    "cpu": SensitivityPlan(steps=3000, updates=(1_000, 10_000, 100_000), small_L=(1, 8), num_train=10_000,
+                           few_train=1_000, num_test=5_000, classifier_seeds=3),
+    "paper": SensitivityPlan(steps=300_000, updates=(1_000, 10_000, 100_000), small_L=(1, 8), num_train=10_000,
+                             few_train=1_000, num_test=5_000, classifier_seeds=3),
+}
+
+
+def readings(plan: SensitivityPlan) -> list[Reading]:
+    """The classifier's choices crossed at full size, then L and the point count, each standardised or not."""
+    base = Reading()
+    crossed = [dataclasses.replace(base, standardize=standardize, batch_size=batch, updates=updates)
+               for standardize, batch, updates in itertools.product((True, False), (64, None),
+                                                                   (None, *plan.updates))]
+    varied = [dataclasses.replace(base, standardize=standardize, **change)
+              for change in [*({"L": L} for L in plan.small_L), {"num_train": plan.few_train}]
+              for standardize in (True, False)]
+    return crossed + varied
+
+
+def run(ctx: ExperimentContext) -> Path:
+    data = load_data(ctx)
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"metric-sensitivity needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
+    plan = PLANS[ctx.budget.name]
+    unknown = sorted(set(ctx.rows or ()) - set(ROW_KEYS))
+    if unknown:
+        raise BetaVAEError(f"metric-sensitivity has no row(s) {unknown}; choose from: {', '.join(ROW_KEYS)}")
+    rows = [row_for_data(row, data) for row in FIG6_ROWS if row.key in (ctx.rows or ROW_KEYS)]
+    reading_list = readings(plan)
+    scores: dict[str, dict[str, list[float]]] = {}  # row key → reading label → score per classifier seed
+    for row in sorted(rows, key=lambda row: row.model_type is not None):  # fitted rows first: they need no training
+        source = _trained_model(ctx, row, plan) if row.model_type else None
+        if row.model_type and source is None:
+            continue  # diverged: named in the report
+        identity = {"plan": dataclasses.asdict(plan), "readings": [r.label for r in reading_list],
+                    "data": data.describe().get("name"), "row": row.fitted or row.key,
+                    "model": None if source is None else [str(source[0].resolve()), source[1]]}
+        scores[row.key] = _cached_scores(ctx.out_dir / "scores" / f"{row.key}.json", identity,
+                                         lambda row=row, source=source: score_row(
+                                             _representation(row, data, source, ctx), data, plan, reading_list,
+                                             ctx.progress))
+    sources = {row.key: _describe_source(ctx, row, plan) for row in rows if row.model_type}
+    paper_applies = paper_values_apply(data)
+    summary = summarise(scores, rows if paper_applies else [], reading_list)
+    atomic_write_json(ctx.out_dir / "results.json", {"scores": scores, "readings": [
+        {**dataclasses.asdict(reading), "label": reading.label} for reading in reading_list], "summary": summary})
+
+    report = Report("Which reading of App. A.4 gives the paper's numbers? The metric's sensitivity")
+    report.paragraph(f"**Finding.** {summary['finding']}")
+    report.paragraph(
+        f"{data.describe()['name']}; budget {ctx.budget.name}. Representations held fixed: the ground truth, raw "
+        f"pixels, PCA, ICA, an untrained VAE (seed 0), and a VAE and a β-VAE (β = 4) trained {plan.steps} steps "
+        f"(seed 0; their scores depend on training length far more than on the classifier: see the training-curve "
+        f"experiment). Trained models: {'; '.join(sources.values()) or 'none'}. Each reading is scored with "
+        f"{plan.classifier_seeds} classifier seeds (each its own points) on "
+        f"{plan.num_test} test points; cells are the mean over classifier seeds, in %. Reading labels: std/raw = "
+        f"inputs standardised or not; b64/full = minibatch 64 or full batch; conv = Adagrad until the training loss "
+        f"stops improving, 1e3… = that many Adagrad updates; L and n where they differ from 64 and "
+        f"{plan.num_train}.")
+    keys = [row.key for row in rows if row.key in scores]
+    labels = {row.key: row.label for row in rows}
+    paper = {row.key: row for row in rows}
+    fit_columns = ["inside ± std", "within 5 points", "paper's order", "mean |gap|"] if paper_applies else []
+    table = [["paper", *[_paper_cell(paper[key]) for key in keys], "", "", "", ""]] if paper_applies else []
+    for reading in reading_list:
+        cells = [f"{100 * np.mean(scores[key][reading.label]):.1f}" for key in keys]
+        if paper_applies:
+            fit = summary["readings"][reading.label]
+            order = "yes" if fit["paper_order"] else f"no (τ = {fit['kendall_tau']:.2f})"
+            cells += [f"{fit['inside_std']}/{fit['compared']}", f"{fit['within_5']}/{fit['compared']}", order,
+                      f"{fit['mean_abs_gap']:.1f}"]
+        table.append([reading.label, *cells])
+    report.table(["reading", *[labels[key] for key in keys], *fit_columns], table)
+    if paper_applies:
+        report.figure(_heat_map(scores, keys, labels, paper, reading_list, ctx.out_dir / "metric_sensitivity.png"),
+                      "ours − paper (points) for every representation under every reading")
+        report.heading("What each choice does")
+        report.paragraph(summary["effects"])
+    missing = [row.label for row in rows if row.key not in scores]
+    if missing:
+        report.paragraph(f"Not scored (their training diverged): {', '.join(missing)}.")
+    return report.write(ctx.out_dir, {**ctx.settings(), "plan": dataclasses.asdict(plan)})
+
+
+def _trained_model(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> tuple[Path, int | None] | None:
+    """The run (and kept step) of a trained row: the training curve's seed-0 model beside this report, at its kept
+    step ``plan.steps`` (the model a run of that length would be: keeping weights and a longer schedule change no
+    number), else a run trained here. None if it diverged."""
+    config = resolved(_trained_config(ctx, row, plan))
+    curve = RunDir(ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0")
+    if curve.exists() and plan.steps in curve.kept_steps() and _same_model(curve.config(), config):
+        return curve.path, plan.steps
+    [outcome] = run_sweep([RunSpec(f"{row.key}-seed0", config)], ctx.runs_dir, 1, ctx.progress)
+    return (outcome.run_dir, None) if outcome.state == FINISHED else None
+
+
+def _same_model(first: RunConfig, second: RunConfig) -> bool:
+    """Whether two runs train the same network the same way up to the shorter one's length (a "vae" is a
+    β-VAE with β = 1; length, checkpoints, logging and device change no number)."""
+    def essentials(config: RunConfig) -> dict:
+        values = config.to_dict()
+        values["model_type"] = "beta-vae" if values["model_type"] == "vae" else values["model_type"]
+        values["train"] = {key: values["train"][key] for key in ("batch_size", "seed")}
+        return values
+
+    return essentials(first) == essentials(second)
+
+
+def _describe_source(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> str:
+    curve = ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0"
+    if RunDir(curve).exists() and plan.steps in RunDir(curve).kept_steps():
+        return f"{row.label}: the training curve's seed-0 model at step {plan.steps:,} ({curve})"
+    return f"{row.label}: trained here for {plan.steps:,} steps, seed 0 (runs/{row.key}-seed0)"
+
+
+def _trained_config(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> RunConfig:
+    config = beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=row.beta, model_type=row.model_type,
+                             device=ctx.device, data_path=ctx.data_path)
+    config.train.steps = plan.steps
+    return config
+
+
+def _representation(row: Row, data: GroundTruthData, source: tuple[Path, int | None] | None,
+                    ctx: ExperimentContext):
+    from betavae.baselines.registry import load_run_representation, make_representation
+    from betavae.train import resolve_device
+
+    if source is not None:
+        run_dir, step = source
+        return load_run_representation(run_dir, resolve_device(ctx.device), step)
+    return make_representation(row.fitted, data, 0)
+
+
+def _cached_scores(path: Path, identity: dict, compute) -> dict[str, list[float]]:
+    """A row's scores under every reading, stored with what they were computed for; recomputed only if that changed."""
+    import json
+
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored.get("identity") == identity:
+            return stored["scores"]
+    scores = compute()
+    atomic_write_json(path, {"identity": identity, "scores": scores})
+    return scores
+
+
+def score_row(representation, data: GroundTruthData, plan: SensitivityPlan, reading_list: list[Reading],
+              progress: bool = False) -> dict[str, list[float]]:
+    """The metric of one representation (or App. A.3's list of models, averaged) under every reading."""
+    if isinstance(representation, list):
+        parts = [score_row(part, data, plan, reading_list, progress) for part in representation]
+        return {label: np.mean([part[label] for part in parts], axis=0).tolist() for label in parts[0]}
+    cache = CodeCache(representation, data, progress=progress)
+    scored = factor_ids(data, None)
+    seeds = range(plan.classifier_seeds)
+    scores: dict[str, list[float]] = {reading.label: [] for reading in reading_list}
+    for L in sorted({reading.L for reading in reading_list}):
+        # the same generator as `betavae evaluate` (sample seed 0, stream 0): its default reading is this one
+        rng = np.random.default_rng([0, 0])  # as `betavae evaluate` draws its points: its reading scores the same
+        splits = [train_test_features(cache, data, scored, L, plan.num_train, plan.num_test, rng) for _ in seeds]
+        for reading in (reading for reading in reading_list if reading.L == L):
+            classifier = ClassifierSettings(batch_size=reading.batch_size, standardize=reading.standardize,
+                                            updates=reading.updates)
+            for seed, (x_train, y_train, x_test, y_test) in zip(seeds, splits):
+                n = reading.num_train or len(x_train)
+                fit = fit_linear_softmax(x_train[:n], y_train[:n], len(scored), seed, classifier)
+                scores[reading.label].append(fit.accuracy(x_test, y_test))
+    return scores
+
+
+def summarise(scores: dict, rows: list[Row], reading_list: list[Reading]) -> dict:
+    """Per reading: rows inside the paper's ± std, within 5 points, Kendall's τ with the paper's order; the finding."""
+    keys = [row.key for row in rows if row.key in scores and row.paper_mean is not None]
+    paper = {row.key: row for row in rows}
+    per_reading = {}
+    for reading in reading_list:
+        ours = {key: 100 * float(np.mean(scores[key][reading.label])) for key in keys}
+        gaps = {key: ours[key] - paper[key].paper_mean for key in keys}
+        tau = _kendall_tau([paper[key].paper_mean for key in keys], [ours[key] for key in keys])
+        per_reading[reading.label] = {
+            "ours": ours, "gaps": gaps, "kendall_tau": tau, "paper_order": tau == 1.0, "compared": len(keys),
+            "inside_std": sum(abs(gaps[key]) <= (paper[key].paper_std or 0.0) + 1e-9 for key in keys),
+            "within_5": sum(abs(gaps[key]) <= 5.0 for key in keys),
+            "mean_abs_gap": float(np.mean([abs(gap) for gap in gaps.values()])) if gaps else 0.0}
+    if not keys:
+        return {"readings": {}, "finding": "The paper's values are for dSprites: on this dataset the table shows how "
+                "each reading moves each row, with nothing to compare against.", "effects": ""}
+    return {"readings": per_reading, "finding": _finding(per_reading, keys, paper),
+            "effects": _effects(per_reading, reading_list, keys, paper)}
+
+
+def _finding(per_reading: dict, keys: list[str], paper: dict) -> str:
+    if not per_reading or not keys:
+        return "Nothing to compare: no row with a paper value was scored."
+    matching = [label for label, fit in per_reading.items() if fit["inside_std"] == len(keys) and fit["paper_order"]]
+    best = min(per_reading, key=lambda label: (per_reading[label]["mean_abs_gap"], -per_reading[label]["within_5"]))
+    fit = per_reading[best]
+    worst = max(keys, key=lambda key: abs(fit["gaps"][key]))
+    head = (f"Under reading(s) {', '.join(matching)} every row falls inside the paper's ± std and in its order."
+            if matching else "No reading puts every row inside the paper's ± std and in the paper's order.")
+    return (f"{head} Closest reading: '{best}' (mean |ours − paper| {fit['mean_abs_gap']:.1f} points, "
+            f"{fit['within_5']} of {len(keys)} rows within 5 points, Kendall τ with the paper's order "
+            f"{fit['kendall_tau']:.2f}); its largest gap is {paper[worst].label} at {fit['gaps'][worst]:+.1f}. "
+            f"Our default reading ('{Reading().label}') scores mean |gap| "
+            f"{per_reading.get(Reading().label, fit)['mean_abs_gap']:.1f}.")
+
+
+def _effects(per_reading: dict, reading_list: list[Reading], keys: list[str], paper: dict) -> str:
+    """For each open choice, how far it moves each row on average (the other choices held at the default)."""
+    default = Reading()
+    changes = [("inputs not standardised", dataclasses.replace(default, standardize=False)),
+               ("full batch instead of 64", dataclasses.replace(default, batch_size=None))]
+    changes += [(f"{r.updates:,} updates instead of converged", r) for r in reading_list
+                if r.updates is not None and r.standardize and r.batch_size == 64]
+    changes += [(f"L = {r.L}", r) for r in reading_list if r.L != 64 and r.standardize]
+    changes += [(f"{r.num_train:,} training points", r) for r in reading_list
+                if r.num_train is not None and r.standardize]
+    base = per_reading.get(default.label)
+    if base is None:
+        return ""
+    sentences = []
+    for name, reading in changes:
+        if reading.label not in per_reading:
+            continue
+        moved = {key: per_reading[reading.label]["ours"][key] - base["ours"][key] for key in keys}
+        biggest = sorted(keys, key=lambda key: -abs(moved[key]))[:3]
+        sentences.append(f"{name}: " + ", ".join(f"{paper[key].label} {moved[key]:+.1f}" for key in biggest))
+    return "Change from the default reading, the three rows it moves most (points): " + "; ".join(sentences) + "."
+
+
+def _kendall_tau(first: list[float], second: list[float]) -> float:
+    pairs = list(itertools.combinations(range(len(first)), 2))
+    if not pairs:
+        return 1.0
+    agree = sum(np.sign(first[i] - first[j]) * np.sign(second[i] - second[j]) for i, j in pairs)
+    return float(agree / len(pairs))
+
+
+def _paper_cell(row: Row) -> str:
+    if row.paper_mean is None:
+        return "–"
+    return f"{row.paper_mean:g}" + (f" ± {row.paper_std:g}" if row.paper_std is not None else "")
+
+
+def _heat_map(scores: dict, keys: list[str], labels: dict, paper: dict, reading_list: list[Reading],
+              path: Path) -> Path:
+    gaps = np.array([[100 * np.mean(scores[key][reading.label]) - (paper[key].paper_mean or np.nan) for key in keys]
+                     for reading in reading_list])
+    figure = new_figure(2 + 1.1 * len(keys), 1 + 0.3 * len(reading_list))
+    axis = figure.subplots()
+    image = axis.imshow(gaps, cmap="RdBu_r", vmin=-50, vmax=50, aspect="auto")
+    for (i, j), value in np.ndenumerate(gaps):
+        axis.text(j, i, f"{value:+.0f}", ha="center", va="center", fontsize=7)
+    axis.set_xticks(range(len(keys)), [labels[key].split(" (")[0] for key in keys], rotation=30, ha="right")
+    axis.set_yticks(range(len(reading_list)), [reading.label for reading in reading_list], fontsize=8)
+    axis.set_title("metric: ours − paper (points)")
+    figure.colorbar(image, ax=axis, shrink=0.8)
+    return save_png(figure, path)

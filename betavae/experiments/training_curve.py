@@ -1,0 +1,329 @@
+"""Fig. 6 against training time: does the β-VAE/VAE gap of the metric (§4, App. A.4) open, when, and how far?
+
+The paper reports one number per model, "trained to convergence". This experiment keeps the weights of each
+run at log-spaced steps (``train.keep_steps``) and scores every kept checkpoint with the same metric, so the
+β-VAE (β = 4) and the VAE (β = 1) can be compared along the whole of training, several seeds each. A control
+curve trains β = 4 with Adam (lr 1e-4, batch 64, as disentanglement_lib does) instead of the paper's Adagrad
+(lr 1e-2): if it moves differently, the optimiser, not β, decides how fast disentanglement comes.
+
+Beside the metric: the KL of every latent and the number of active latents (KL > 0.1 nats) on the same
+2,000 training images at each kept step: what the model spends its capacity on as the score moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from betavae.data.ground_truth import GroundTruthData
+from betavae.errors import BetaVAEError
+from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result
+from betavae.experiments.common import (
+    ExperimentContext,
+    beta_vae_config,
+    elbo_terms,
+    eval_settings,
+    load_data,
+    paper_settings,
+    paper_values_apply,
+)
+from betavae.experiments.rows import FIG6_ROWS
+from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.io import atomic_write_json
+from betavae.metrics.protocol import seed_protocol
+from betavae.metrics.registry import METRICS
+from betavae.runs import FINISHED, RunDir, load_model
+from betavae.viz.canvas import new_figure, save_png
+from betavae.viz.report import Report
+
+ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
+PROBE_IMAGES = 2000  # training images on which KL per latent is measured at each kept step
+PAPER = {row.key: row for row in FIG6_ROWS}  # the paper's VAE and β-VAE values, drawn as reference lines
+CURVE_OF_ROW = {"vae": "beta1", "beta-vae-b4": "beta4"}  # the curve that follows a trained row of Fig. 6
+
+
+@dataclass(frozen=True)
+class CurvePlan:
+    """How long the runs train, which steps they keep, how many seeds each curve has."""
+
+    steps: int
+    keep_steps: tuple[int, ...]
+    seeds: int  # model seeds of each β curve
+    control_seeds: int  # model seeds of the Adam control
+
+
+def log_spaced(last: int, first: int) -> tuple[int, ...]:
+    """``first, 2·first, 4·first, …`` up to and including ``last``."""
+    steps, step = [], first
+    while step < last:
+        steps.append(step)
+        step *= 2
+    return (*steps, last)
+
+
+# smoke: a minute (tests); cpu: about an hour on an idle 2-core CPU (30,000 training steps, 25 evaluations);
+# paper: 300k steps as disentanglement_lib trains dSprites models, 10 seeds (a GPU, or a cluster, advised).
+PLANS = {
+    "smoke": CurvePlan(steps=40, keep_steps=log_spaced(40, 10), seeds=2, control_seeds=1),
+    "cpu": CurvePlan(steps=6_000, keep_steps=log_spaced(6_000, 375), seeds=2, control_seeds=1),
+    "paper": CurvePlan(steps=300_000, keep_steps=log_spaced(300_000, 1172), seeds=10, control_seeds=3),
+}
+
+
+@dataclass(frozen=True)
+class Curve:
+    key: str
+    label: str
+    short: str  # for small panel titles
+    beta: float
+    optimizer: tuple[str, float] | None  # None: the paper's (Adagrad 1e-2 for the 2D-shapes MLP)
+    seeds: int
+
+
+def curves(plan: CurvePlan, betas: tuple[float, ...]) -> list[Curve]:
+    result = [Curve(f"beta{beta:g}", "VAE (β = 1)" if beta == 1 else f"β-VAE (β = {beta:g})", f"β = {beta:g}", beta,
+                    None, plan.seeds) for beta in betas]
+    if plan.control_seeds:
+        result.append(Curve("beta4-adam", "β-VAE (β = 4), Adam 1e-4 (control)", "β = 4, Adam", 4.0, ("adam", 1e-4),
+                            plan.control_seeds))
+    return result
+
+
+def run(ctx: ExperimentContext) -> Path:
+    data = load_data(ctx)
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"training-curve needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
+    plan = PLANS[ctx.budget.name]
+    betas = tuple(ctx.betas or (1.0, 4.0))
+    specs = {}
+    for curve in curves(plan, betas):
+        for seed in range(curve.seeds):
+            config = beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=curve.beta, device=ctx.device,
+                                     data_path=ctx.data_path)
+            config.train.steps, config.train.keep_steps = plan.steps, plan.keep_steps
+            config.train.checkpoint_every = min(config.train.checkpoint_every, plan.keep_steps[0])
+            if curve.optimizer:
+                config.optim.name, config.optim.lr = curve.optimizer
+            specs[curve.key, seed] = RunSpec(f"{curve.key}-seed{seed}", config)
+    outcomes = dict(zip(specs, run_sweep(list(specs.values()), ctx.runs_dir, ctx.budget.workers, ctx.progress)))
+
+    settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *ctx.metrics))
+    later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]
+    metric = settings.get("beta-vae")
+    points = []  # one per (curve, seed, kept step); a diverged run is scored at the steps it kept before
+    for (key, seed), outcome in outcomes.items():
+        for step in RunDir(outcome.run_dir).kept_steps():
+            evaluation = evaluate_run_cached(outcome.run_dir, data, settings, ctx.device, ctx.progress, step=step)
+            config, model = load_model(outcome.run_dir, step=step)
+            terms = elbo_terms(model, config, data, num_images=min(PROBE_IMAGES, data.num_images))
+            scored = metric_result(evaluation, "beta-vae")
+            points.append({"curve": key, "seed": seed, "step": step, "metric": scored["scores"],
+                           "metric_per_factor": scored["per_factor_accuracy"],
+                           "dlib": metric_result(evaluation, "beta-vae-dlib")["score"],
+                           "later": {column: value for name in later for column, value
+                                     in METRICS[name].headline(metric_result(evaluation, name)).items()},
+                           "reconstruction": terms["reconstruction"],
+                           "kl": terms["kl"], "kl_per_latent": terms["kl_per_latent"],
+                           "active_latents": int(sum(kl > ACTIVE_KL for kl in terms["kl_per_latent"]))})
+    diverged = [outcome.name for outcome in outcomes.values() if outcome.state != FINISHED]
+    check = _paper_settings_check(ctx, data, plan, outcomes, settings)
+    summary = summarise(points, curves(plan, betas), plan)
+    paper_applies = paper_values_apply(data)
+    answer = gap_answer(summary, plan, paper_applies)
+    atomic_write_json(ctx.out_dir / "results.json", {"points": points, "summary": summary, "answer": answer,
+                                                     "paper_settings_check": check, "diverged": diverged})
+
+    report = Report("The metric along training: when does the β-VAE/VAE gap open? (Fig. 6, App. A.4)")
+    report.paragraph(f"**Answer.** {answer}")
+    report.paragraph(
+        f"{data.describe()['name']}; budget {ctx.budget.name}: {plan.steps} steps of batch 64 per run "
+        f"({plan.steps * 64 / data.num_images:.2f} epochs), weights kept at steps {list(plan.keep_steps)}; "
+        f"{plan.seeds} model seeds per β, {plan.control_seeds} for the Adam control. Every kept checkpoint is "
+        f"scored with the metric (L = {metric.L}, {metric.num_train} training / {metric.num_test} test points, "
+        f"{len(settings.classifier_seeds)} classifier seeds, inputs standardised = {metric.classifier.standardize}) "
+        f"and disentanglement_lib's variant" + (f", and with {', '.join(later)} (`--metrics`)" if later else "") +
+        f"; KL per latent on {min(PROBE_IMAGES, data.num_images)} training images.")
+    if diverged:
+        report.paragraph(f"Diverged (scored only at the steps kept before): {', '.join(diverged)}.")
+    report.figure(_plot(summary, points, curves(plan, betas), ctx.out_dir / "training_curve.png", paper_applies),
+                  "metric, dlib variant and active latents against training steps (mean over model seeds, band = "
+                  "min–max); KL per latent of seed 0 of each curve")
+    report.heading("Metric (%) at each kept step")
+    report.paragraph("Each cell: mean ± std over model seeds of each model's mean over classifier seeds; in "
+                     "brackets the paper's protocol on the same scores (worst 50% of models × classifier seeds "
+                     "discarded, mean of the rest)." + (" The paper (Fig. 6): VAE 61.58 ± 0.5, β-VAE 99.23 ± 0.1."
+                                                         if paper_applies else ""))
+    report.table(["step", *[curve.label for curve in curves(plan, betas)], "gap β = 4 − β = 1"],
+                 _table_rows(summary, curves(plan, betas)))
+    if later:
+        report.heading("Later metrics at each kept step")
+        report.paragraph("Mean over model seeds. " + " ".join(f"{METRICS[name].title}." for name in later) +
+                         " Settings in settings.json (published defaults at the paper budget, smoke sizes below it).")
+        columns = list(dict.fromkeys(column for point in points for column in point["later"]))
+        report.table(["step", *[f"{curve.label}: {column}" for curve in curves(plan, betas) for column in columns]],
+                     [[step, *[_later_cell(points, curve.key, step, column) for curve in curves(plan, betas)
+                               for column in columns]] for step in plan.keep_steps])
+    report.heading("Active latents and KL (nats) at each kept step")
+    report.table(["step", *[f"{curve.label}: active / KL" for curve in curves(plan, betas)]],
+                 [[step, *[_kl_cell(summary, curve.key, step) for curve in curves(plan, betas)]]
+                  for step in plan.keep_steps])
+    if check:
+        report.heading("Do the budget's metric settings agree with the paper's?")
+        report.paragraph("The last kept checkpoint of each seed-0 model, scored once with this budget's point "
+                         "counts and once with the paper's (10,000 / 5,000 points, L = 64, 3 classifier seeds):")
+        report.table(["run", "budget settings (%)", "paper settings (%)", "difference"],
+                     [[row["run"], f"{100 * row['budget']:.2f}", f"{100 * row['paper']:.2f}",
+                       f"{100 * (row['budget'] - row['paper']):+.2f}"] for row in check])
+    return report.write(ctx.out_dir, {**ctx.settings(), "plan": plan.__dict__, "betas": betas,
+                                      "eval_settings": settings.to_dict()})
+
+
+def summarise(points: list[dict], curve_list: list[Curve], plan: CurvePlan) -> dict:
+    """Per curve and kept step: metric and dlib mean/std/min/max over seeds, the paper's protocol, KL figures."""
+    summary: dict = {}
+    for curve in curve_list:
+        for step in plan.keep_steps:
+            at = [p for p in points if p["curve"] == curve.key and p["step"] == step]
+            if not at:
+                continue
+            per_model = [float(np.mean(p["metric"])) for p in at]
+            dlib = [p["dlib"] for p in at]
+            summary.setdefault(curve.key, {})[str(step)] = {
+                "seeds": len(at), "metric_mean": float(np.mean(per_model)), "metric_std": float(np.std(per_model)),
+                "metric_min": min(per_model), "metric_max": max(per_model),
+                "protocol": seed_protocol([p["metric"] for p in at])["mean"],
+                "dlib_mean": float(np.mean(dlib)), "dlib_min": min(dlib), "dlib_max": max(dlib),
+                "active_latents": float(np.mean([p["active_latents"] for p in at])),
+                "kl": float(np.mean([p["kl"] for p in at])),
+                "reconstruction": float(np.mean([p["reconstruction"] for p in at]))}
+    return summary
+
+
+def gap_answer(summary: dict, plan: CurvePlan, paper_applies: bool = True) -> str:
+    """One sentence: where the β = 4 curve rises clearly above β = 1 for good, how far, and whether it still grows.
+
+    "Clearly": the mean gap exceeds the sum of the two curves' seed standard deviations and 1 point."""
+    if "beta1" not in summary or "beta4" not in summary:
+        return "No answer: the β = 1 and β = 4 curves are both needed."
+    steps = [step for step in plan.keep_steps if str(step) in summary["beta1"] and str(step) in summary["beta4"]]
+    if not steps:
+        return "No answer: no kept step was scored for both β = 1 and β = 4."
+    gaps, clear = [], []
+    for step in steps:
+        vae, beta = summary["beta1"][str(step)], summary["beta4"][str(step)]
+        gap = 100 * (beta["metric_mean"] - vae["metric_mean"])
+        noise = 100 * (beta["metric_std"] + vae["metric_std"])
+        gaps.append(gap)
+        clear.append(gap > max(noise, 1.0))
+    last, vae_last, beta_last = steps[-1], summary["beta1"][str(steps[-1])], summary["beta4"][str(steps[-1])]
+    at_last = (f"at step {last:,} the β-VAE scores {100 * beta_last['metric_mean']:.1f} % and the VAE "
+               f"{100 * vae_last['metric_mean']:.1f} % (gap {gaps[-1]:+.1f} points)")
+    opened = next((i for i in range(len(steps)) if all(clear[i:])), None)
+    if opened is None:
+        ahead = [f"{steps[i]:,}" for i in range(len(steps)) if clear[i]]
+        where = f" (clearly ahead only at step(s) {', '.join(ahead)})" if ahead else ""
+        paper = "; the paper reports 99.23 against 61.58 for models trained to convergence" if paper_applies else ""
+        return f"The gap does not open within {last:,} steps{where}: {at_last}{paper}."
+    trend = gaps[-1] - gaps[-2] if len(gaps) > 1 else 0.0
+    growing = ("still growing" if trend > 1.0 else "shrinking" if trend < -1.0 else "no longer growing")
+    return (f"The gap opens at step {steps[opened]:,} ({gaps[opened]:+.1f} points) and stays open: {at_last}, "
+            f"{growing} over the last doubling of training ({trend:+.1f} points since step {steps[-2]:,}).")
+
+
+def _paper_settings_check(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan, outcomes: dict,
+                          settings: EvalSettings) -> list[dict]:
+    """Score the last kept step of each seed-0 model with the paper's point counts as well (not in smoke)."""
+    budget = settings.select(["beta-vae"])
+    paper = paper_settings(metrics=("beta-vae",), classifier_seeds=settings.classifier_seeds)
+    if ctx.budget.name == "smoke" or budget.get("beta-vae") == paper.get("beta-vae"):
+        return []
+    rows = []
+    for (_, seed), outcome in outcomes.items():
+        if seed != 0 or outcome.state != FINISHED:
+            continue
+        scores = [metric_result(evaluate_run_cached(outcome.run_dir, data, choice, ctx.device, ctx.progress,
+                                                    step=plan.keep_steps[-1]), "beta-vae")["mean"]
+                  for choice in (budget, paper)]
+        rows.append({"run": outcome.name, "step": plan.keep_steps[-1], "budget": scores[0], "paper": scores[1]})
+    return rows
+
+
+def _later_cell(points: list[dict], curve: str, step: int, column: str) -> str:
+    values = [p["later"].get(column) for p in points if p["curve"] == curve and p["step"] == step]
+    values = [value for value in values if value is not None]
+    return f"{np.mean(values):.3f}" if values else "–"
+
+
+def _table_rows(summary: dict, curve_list: list[Curve]) -> list[list]:
+    steps = sorted({int(step) for values in summary.values() for step in values})
+    rows = []
+    for step in steps:
+        cells = []
+        for curve in curve_list:
+            cell = summary.get(curve.key, {}).get(str(step))
+            cells.append("–" if cell is None else
+                         f"{100 * cell['metric_mean']:.1f} ± {100 * cell['metric_std']:.1f} "
+                         f"[{100 * cell['protocol']:.1f}]")
+        vae, beta = summary.get("beta1", {}).get(str(step)), summary.get("beta4", {}).get(str(step))
+        cells.append("–" if vae is None or beta is None else
+                     f"{100 * (beta['metric_mean'] - vae['metric_mean']):+.1f}")
+        rows.append([step, *cells])
+    return rows
+
+
+def _kl_cell(summary: dict, key: str, step: int) -> str:
+    cell = summary.get(key, {}).get(str(step))
+    return "–" if cell is None else f"{cell['active_latents']:.1f} / {cell['kl']:.1f}"
+
+
+def _plot(summary: dict, points: list[dict], curve_list: list[Curve], path: Path, paper_applies: bool) -> Path:
+    figure = new_figure(13, 7)
+    axes = figure.subplots(2, 3)
+    colours = dict(zip([curve.key for curve in curve_list], ["tab:blue", "tab:red", "tab:green", "tab:purple",
+                                                              "tab:orange", "tab:brown"]))
+    panels = [(axes[0, 0], "metric", "disentanglement metric (%)"), (axes[0, 1], "dlib", "dlib variant (%)"),
+              (axes[0, 2], "active_latents", f"active latents (KL > {ACTIVE_KL} nats)")]
+    for axis, name, title in panels:
+        scale = 1 if name == "active_latents" else 100
+        for curve in curve_list:
+            cells = summary.get(curve.key, {})
+            steps = sorted(int(step) for step in cells)
+            if not steps:
+                continue
+            mean_key = "active_latents" if name == "active_latents" else f"{name}_mean"
+            mean = [scale * cells[str(step)][mean_key] for step in steps]
+            axis.plot(steps, mean, "o-", color=colours[curve.key], label=curve.label, markersize=3)
+            if name != "active_latents":
+                low = [scale * cells[str(step)][f"{name}_min"] for step in steps]
+                high = [scale * cells[str(step)][f"{name}_max"] for step in steps]
+                axis.fill_between(steps, low, high, color=colours[curve.key], alpha=0.2)
+        _log_steps(axis)
+        axis.set_title(title)
+    if paper_applies:
+        for key, colour in (("vae", "tab:blue"), ("beta-vae-b4", "tab:red")):
+            axes[0, 0].axhline(PAPER[key].paper_mean, color=colour, linestyle=":", linewidth=1)
+        axes[0, 0].text(0.01, 0.02, "dotted: the paper's VAE and β-VAE", transform=axes[0, 0].transAxes, fontsize=7)
+    axes[0, 0].legend(fontsize=7, loc="lower right")
+    for axis, curve in zip(axes[1], curve_list[:3]):
+        seed0 = sorted((p for p in points if p["curve"] == curve.key and p["seed"] == 0), key=lambda p: p["step"])
+        if seed0:
+            kl = np.array([p["kl_per_latent"] for p in seed0])
+            for latent in range(kl.shape[1]):
+                axis.plot([p["step"] for p in seed0], np.maximum(kl[:, latent], 1e-3), "-", linewidth=1)
+        axis.axhline(ACTIVE_KL, color="grey", linestyle=":", linewidth=1)
+        _log_steps(axis)
+        axis.set_yscale("log")
+        axis.set_title(f"KL per latent (nats), {curve.short}, seed 0", fontsize=10)
+    return save_png(figure, path)
+
+
+def _log_steps(axis) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(LogLocator(base=2))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    axis.xaxis.set_minor_locator(LogLocator(base=2, subs=()))
+    axis.set_xlabel("training step (log scale)")
