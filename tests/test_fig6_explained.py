@@ -224,3 +224,17 @@ def test_metric_sensitivity_end_to_end(tmp_path):
     assert all(len(results["scores"]["pca"][label]) == 2 for label in labels)  # smoke: 2 classifier seeds
     assert results["scores"]["ground-truth"]["std b64 conv"] == [1.0, 1.0]
     assert "nothing to compare against" in report and "inside ± std" not in report  # not dSprites
+
+
+def test_sensitivity_skips_full_batch_budgets_above_the_plans_cap_and_reports_them():
+    import dataclasses
+
+    data = SyntheticSquares(image_size=16)
+    plan = dataclasses.replace(SENSITIVITY_PLANS["smoke"], max_full_batch_work=1.0)  # every fixed full batch too dear
+    seconds: dict[str, float] = {}
+    scores = score_row(SparsePixels(), data, plan, readings(plan), seconds=seconds)
+    skipped = {reading.label for reading in readings(plan) if reading.batch_size is None and reading.updates}
+    assert skipped and not skipped & set(scores) and not skipped & set(seconds)
+    assert set(scores) == {reading.label for reading in readings(plan)} - skipped == set(seconds)
+    summary = summarise({"pca": scores}, [row for row in FIG6_ROWS if row.key == "pca"], readings(plan))
+    assert not skipped & set(summary["readings"]) and Reading().label in summary["readings"]

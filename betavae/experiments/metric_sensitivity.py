@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from betavae.experiments.training_curve import CURVE_OF_ROW
 from betavae.io import atomic_write_json
 from betavae.metrics.higgins import factor_ids, train_test_features
 from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
+from betavae.progress import progress_bar
 from betavae.representations import CodeCache
 from betavae.runs import FINISHED, RunDir
 from betavae.viz.canvas import new_figure, save_png
@@ -74,13 +76,16 @@ class SensitivityPlan:
     few_train: int
     num_test: int
     classifier_seeds: int
+    # Full-batch readings whose work (updates × training points × code dimensions) exceeds this are not run:
+    # 10⁵ full-batch updates on the 4,096 raw pixels take about an hour per fit on one CPU core.
+    max_full_batch_work: float | None = None  # None: no cap
 
 
 PLANS = {
     "smoke": SensitivityPlan(steps=40, updates=(100,), small_L=(1,), num_train=400, few_train=100, num_test=200,
                              classifier_seeds=2),
     "cpu": SensitivityPlan(steps=3000, updates=(1_000, 10_000, 100_000), small_L=(1, 8), num_train=10_000,
-                           few_train=1_000, num_test=5_000, classifier_seeds=3),
+                           few_train=1_000, num_test=5_000, classifier_seeds=3, max_full_batch_work=5e10),
     "paper": SensitivityPlan(steps=300_000, updates=(1_000, 10_000, 100_000), small_L=(1, 8), num_train=10_000,
                              few_train=1_000, num_test=5_000, classifier_seeds=3),
 }
@@ -109,6 +114,7 @@ def run(ctx: ExperimentContext) -> Path:
     rows = [row_for_data(row, data) for row in FIG6_ROWS if row.key in (ctx.rows or ROW_KEYS)]
     reading_list = readings(plan)
     scores: dict[str, dict[str, list[float]]] = {}  # row key → reading label → score per classifier seed
+    seconds: dict[str, dict[str, float]] = {}  # row key → reading label → fitting time (when computed)
     for row in sorted(rows, key=lambda row: row.model_type is not None):  # fitted rows first: they need no training
         source = _trained_model(ctx, row, plan) if row.model_type else None
         if row.model_type and source is None:
@@ -116,15 +122,16 @@ def run(ctx: ExperimentContext) -> Path:
         identity = {"plan": dataclasses.asdict(plan), "readings": [r.label for r in reading_list],
                     "data": data.describe().get("name"), "row": row.fitted or row.key,
                     "model": None if source is None else [str(source[0].resolve()), source[1]]}
-        scores[row.key] = _cached_scores(ctx.out_dir / "scores" / f"{row.key}.json", identity,
-                                         lambda row=row, source=source: score_row(
-                                             _representation(row, data, source, ctx), data, plan, reading_list,
-                                             ctx.progress))
+        stored = _cached_scores(ctx.out_dir / "scores" / f"{row.key}.json", identity,
+                                lambda row=row, source=source: _score_and_time(
+                                    _representation(row, data, source, ctx), data, plan, reading_list, ctx.progress))
+        scores[row.key], seconds[row.key] = stored["scores"], stored["seconds"]
     sources = {row.key: _describe_source(ctx, row, plan) for row in rows if row.model_type}
     paper_applies = paper_values_apply(data)
     summary = summarise(scores, rows if paper_applies else [], reading_list)
     atomic_write_json(ctx.out_dir / "results.json", {"scores": scores, "readings": [
-        {**dataclasses.asdict(reading), "label": reading.label} for reading in reading_list], "summary": summary})
+        {**dataclasses.asdict(reading), "label": reading.label} for reading in reading_list], "summary": summary,
+        "fit_seconds": seconds})
 
     report = Report("Which reading of App. A.4 gives the paper's numbers? The metric's sensitivity")
     report.paragraph(f"**Finding.** {summary['finding']}")
@@ -144,12 +151,14 @@ def run(ctx: ExperimentContext) -> Path:
     fit_columns = ["inside ± std", "within 5 points", "paper's order", "mean |gap|"] if paper_applies else []
     table = [["paper", *[_paper_cell(paper[key]) for key in keys], "", "", "", ""]] if paper_applies else []
     for reading in reading_list:
-        cells = [f"{100 * np.mean(scores[key][reading.label]):.1f}" for key in keys]
+        cells = [f"{100 * np.mean(scores[key][reading.label]):.1f}" if reading.label in scores[key] else "–"
+                 for key in keys]
         if paper_applies:
-            fit = summary["readings"][reading.label]
-            order = "yes" if fit["paper_order"] else f"no (τ = {fit['kendall_tau']:.2f})"
-            cells += [f"{fit['inside_std']}/{fit['compared']}", f"{fit['within_5']}/{fit['compared']}", order,
-                      f"{fit['mean_abs_gap']:.1f}"]
+            fit = summary["readings"].get(reading.label)
+            order = "–" if fit is None else "yes" if fit["paper_order"] else f"no (τ = {fit['kendall_tau']:.2f})"
+            cells += ["–"] * 4 if fit is None else [f"{fit['inside_std']}/{fit['compared']}",
+                                                    f"{fit['within_5']}/{fit['compared']}", order,
+                                                    f"{fit['mean_abs_gap']:.1f}"]
         table.append([reading.label, *cells])
     report.table(["reading", *[labels[key] for key in keys], *fit_columns], table)
     if paper_applies:
@@ -157,6 +166,16 @@ def run(ctx: ExperimentContext) -> Path:
                       "ours − paper (points) for every representation under every reading")
         report.heading("What each choice does")
         report.paragraph(summary["effects"])
+    capped = sorted({reading.label for reading in reading_list for key in scores if reading.label not in scores[key]})
+    if capped:
+        report.paragraph(
+            f"Not run at this budget ('–'), their cost above the plan's cap of {plan.max_full_batch_work:.0e} "
+            f"(updates × points × code dimensions): {', '.join(capped)} for "
+            f"{', '.join(labels[key] for key in keys if any(label not in scores[key] for label in capped))}. "
+            "Full batch means every update touches all the training points; the paper budget runs them all.")
+    total = sum(sum(row.values()) for row in seconds.values())
+    report.paragraph(f"Fitting the classifiers took {total / 60:.0f} CPU-minutes in all (per row and reading in "
+                     "results.json, `fit_seconds`).")
     missing = [row.label for row in rows if row.key not in scores]
     if missing:
         report.paragraph(f"Not scored (their training diverged): {', '.join(missing)}.")
@@ -212,41 +231,72 @@ def _representation(row: Row, data: GroundTruthData, source: tuple[Path, int | N
     return make_representation(row.fitted, data, 0)
 
 
-def _cached_scores(path: Path, identity: dict, compute) -> dict[str, list[float]]:
-    """A row's scores under every reading, stored with what they were computed for; recomputed only if that changed."""
+def _score_and_time(representation, data: GroundTruthData, plan: SensitivityPlan, reading_list: list[Reading],
+                    progress: bool) -> dict:
+    seconds: dict[str, float] = {}
+    scores = score_row(representation, data, plan, reading_list, progress, seconds)
+    return {"scores": scores, "seconds": seconds}
+
+
+def _cached_scores(path: Path, identity: dict, compute) -> dict:
+    """A row's scores (and fitting times) under every reading, stored with what they were computed for; recomputed
+    only if that changed."""
     import json
 
     if path.exists():
         stored = json.loads(path.read_text())
-        if stored.get("identity") == identity:
-            return stored["scores"]
-    scores = compute()
-    atomic_write_json(path, {"identity": identity, "scores": scores})
-    return scores
+        if stored.get("identity") == identity and "seconds" in stored:
+            return stored
+    stored = {"identity": identity, **compute()}
+    atomic_write_json(path, stored)
+    return stored
 
 
 def score_row(representation, data: GroundTruthData, plan: SensitivityPlan, reading_list: list[Reading],
-              progress: bool = False) -> dict[str, list[float]]:
-    """The metric of one representation (or App. A.3's list of models, averaged) under every reading."""
+              progress: bool = False, seconds: dict[str, float] | None = None) -> dict[str, list[float]]:
+    """The metric of one representation (or App. A.3's list of models, averaged) under every reading the plan can
+    afford (:func:`affordable`); ``seconds``, if given, receives each reading's fitting time."""
     if isinstance(representation, list):
-        parts = [score_row(part, data, plan, reading_list, progress) for part in representation]
+        parts = [score_row(part, data, plan, reading_list, progress, seconds) for part in representation]
         return {label: np.mean([part[label] for part in parts], axis=0).tolist() for label in parts[0]}
     cache = CodeCache(representation, data, progress=progress)
     scored = factor_ids(data, None)
     seeds = range(plan.classifier_seeds)
-    scores: dict[str, list[float]] = {reading.label: [] for reading in reading_list}
-    for L in sorted({reading.L for reading in reading_list}):
-        # the same generator as `betavae evaluate` (sample seed 0, stream 0): its default reading is this one
-        rng = np.random.default_rng([0, 0])  # as `betavae evaluate` draws its points: its reading scores the same
-        splits = [train_test_features(cache, data, scored, L, plan.num_train, plan.num_test, rng) for _ in seeds]
-        for reading in (reading for reading in reading_list if reading.L == L):
-            classifier = ClassifierSettings(batch_size=reading.batch_size, standardize=reading.standardize,
-                                            updates=reading.updates)
-            for seed, (x_train, y_train, x_test, y_test) in zip(seeds, splits):
-                n = reading.num_train or len(x_train)
-                fit = fit_linear_softmax(x_train[:n], y_train[:n], len(scored), seed, classifier)
-                scores[reading.label].append(fit.accuracy(x_test, y_test))
+    scores: dict[str, list[float]] = {}
+    bar = progress_bar(total=len(reading_list) * len(seeds), desc=f"metric readings of {representation.name}",
+                       unit="fit", disable=not progress)
+    try:
+        for L in sorted({reading.L for reading in reading_list}):
+            # the same generator as `betavae evaluate` (sample seed 0, stream 0): its default reading is this one
+            rng = np.random.default_rng([0, 0])
+            splits = [train_test_features(cache, data, scored, L, plan.num_train, plan.num_test, rng) for _ in seeds]
+            for reading in (reading for reading in reading_list if reading.L == L):
+                bar.set_postfix_str(reading.label)
+                if not affordable(reading, plan, splits[0][0].shape[1]):
+                    bar.update(len(seeds))
+                    continue
+                classifier = ClassifierSettings(batch_size=reading.batch_size, standardize=reading.standardize,
+                                                updates=reading.updates)
+                start = time.perf_counter()
+                for seed, (x_train, y_train, x_test, y_test) in zip(seeds, splits):
+                    n = reading.num_train or len(x_train)
+                    fit = fit_linear_softmax(x_train[:n], y_train[:n], len(scored), seed, classifier)
+                    scores.setdefault(reading.label, []).append(fit.accuracy(x_test, y_test))
+                    bar.update()
+                if seconds is not None:
+                    seconds[reading.label] = seconds.get(reading.label, 0.0) + time.perf_counter() - start
+    finally:
+        bar.close()
     return scores
+
+
+def affordable(reading: Reading, plan: SensitivityPlan, dimensions: int) -> bool:
+    """Whether a reading fits the plan's compute: only full-batch fixed budgets are capped (their cost grows with
+    updates × points × code dimensions; every other reading stops by its own convergence test or is cheap)."""
+    if reading.batch_size is not None or reading.updates is None:
+        return True
+    work = reading.updates * (reading.num_train or plan.num_train) * dimensions
+    return plan.max_full_batch_work is None or work <= plan.max_full_batch_work
 
 
 def summarise(scores: dict, rows: list[Row], reading_list: list[Reading]) -> dict:
@@ -255,13 +305,17 @@ def summarise(scores: dict, rows: list[Row], reading_list: list[Reading]) -> dic
     paper = {row.key: row for row in rows}
     per_reading = {}
     for reading in reading_list:
-        ours = {key: 100 * float(np.mean(scores[key][reading.label])) for key in keys}
-        gaps = {key: ours[key] - paper[key].paper_mean for key in keys}
-        tau = _kendall_tau([paper[key].paper_mean for key in keys], [ours[key] for key in keys])
+        here = [key for key in keys if reading.label in scores[key]]  # rows the plan could afford this reading for
+        if not here:
+            continue
+        ours = {key: 100 * float(np.mean(scores[key][reading.label])) for key in here}
+        gaps = {key: ours[key] - paper[key].paper_mean for key in here}
+        tau = _kendall_tau([paper[key].paper_mean for key in here], [ours[key] for key in here])
         per_reading[reading.label] = {
-            "ours": ours, "gaps": gaps, "kendall_tau": tau, "paper_order": tau == 1.0, "compared": len(keys),
-            "inside_std": sum(abs(gaps[key]) <= (paper[key].paper_std or 0.0) + 1e-9 for key in keys),
-            "within_5": sum(abs(gaps[key]) <= 5.0 for key in keys),
+            "ours": ours, "gaps": gaps, "kendall_tau": tau, "paper_order": tau == 1.0, "compared": len(here),
+            "missing": [key for key in keys if key not in here],
+            "inside_std": sum(abs(gaps[key]) <= (paper[key].paper_std or 0.0) + 1e-9 for key in here),
+            "within_5": sum(abs(gaps[key]) <= 5.0 for key in here),
             "mean_abs_gap": float(np.mean([abs(gap) for gap in gaps.values()])) if gaps else 0.0}
     if not keys:
         return {"readings": {}, "finding": "The paper's values are for dSprites: on this dataset the table shows how "
@@ -274,13 +328,14 @@ def _finding(per_reading: dict, keys: list[str], paper: dict) -> str:
     if not per_reading or not keys:
         return "Nothing to compare: no row with a paper value was scored."
     matching = [label for label, fit in per_reading.items() if fit["inside_std"] == len(keys) and fit["paper_order"]]
-    best = min(per_reading, key=lambda label: (per_reading[label]["mean_abs_gap"], -per_reading[label]["within_5"]))
+    complete = [label for label, fit in per_reading.items() if fit["compared"] == len(keys)] or list(per_reading)
+    best = min(complete, key=lambda label: (per_reading[label]["mean_abs_gap"], -per_reading[label]["within_5"]))
     fit = per_reading[best]
-    worst = max(keys, key=lambda key: abs(fit["gaps"][key]))
+    worst = max(fit["gaps"], key=lambda key: abs(fit["gaps"][key]))
     head = (f"Under reading(s) {', '.join(matching)} every row falls inside the paper's ± std and in its order."
             if matching else "No reading puts every row inside the paper's ± std and in the paper's order.")
     return (f"{head} Closest reading: '{best}' (mean |ours − paper| {fit['mean_abs_gap']:.1f} points, "
-            f"{fit['within_5']} of {len(keys)} rows within 5 points, Kendall τ with the paper's order "
+            f"{fit['within_5']} of {fit['compared']} rows within 5 points, Kendall τ with the paper's order "
             f"{fit['kendall_tau']:.2f}); its largest gap is {paper[worst].label} at {fit['gaps'][worst]:+.1f}. "
             f"Our default reading ('{Reading().label}') scores mean |gap| "
             f"{per_reading.get(Reading().label, fit)['mean_abs_gap']:.1f}.")
@@ -303,8 +358,9 @@ def _effects(per_reading: dict, reading_list: list[Reading], keys: list[str], pa
     for name, reading in changes:
         if reading.label not in per_reading:
             continue
-        moved = {key: per_reading[reading.label]["ours"][key] - base["ours"][key] for key in keys}
-        biggest = sorted(keys, key=lambda key: -abs(moved[key]))[:3]
+        ours = per_reading[reading.label]["ours"]
+        moved = {key: ours[key] - base["ours"][key] for key in keys if key in ours and key in base["ours"]}
+        biggest = sorted(moved, key=lambda key: -abs(moved[key]))[:3]
         sentences.append(f"{name}: " + ", ".join(f"{paper[key].label} {moved[key]:+.1f}" for key in biggest))
     return "Change from the default reading, the three rows it moves most (points): " + "; ".join(sentences) + "."
 
@@ -325,13 +381,13 @@ def _paper_cell(row: Row) -> str:
 
 def _heat_map(scores: dict, keys: list[str], labels: dict, paper: dict, reading_list: list[Reading],
               path: Path) -> Path:
-    gaps = np.array([[100 * np.mean(scores[key][reading.label]) - (paper[key].paper_mean or np.nan) for key in keys]
-                     for reading in reading_list])
+    gaps = np.array([[100 * np.mean(scores[key][reading.label]) - (paper[key].paper_mean or np.nan)
+                      if reading.label in scores[key] else np.nan for key in keys] for reading in reading_list])
     figure = new_figure(2 + 1.1 * len(keys), 1 + 0.3 * len(reading_list))
     axis = figure.subplots()
     image = axis.imshow(gaps, cmap="RdBu_r", vmin=-50, vmax=50, aspect="auto")
     for (i, j), value in np.ndenumerate(gaps):
-        axis.text(j, i, f"{value:+.0f}", ha="center", va="center", fontsize=7)
+        axis.text(j, i, "–" if np.isnan(value) else f"{value:+.0f}", ha="center", va="center", fontsize=7)
     axis.set_xticks(range(len(keys)), [labels[key].split(" (")[0] for key in keys], rotation=30, ha="right")
     axis.set_yticks(range(len(reading_list)), [reading.label for reading in reading_list], fontsize=8)
     axis.set_title("metric: ours − paper (points)")
