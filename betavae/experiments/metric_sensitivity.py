@@ -271,7 +271,7 @@ def score_row(representation, data: GroundTruthData, plan: SensitivityPlan, read
             rng = np.random.default_rng([0, 0])
             splits = [train_test_features(cache, data, scored, L, plan.num_train, plan.num_test, rng) for _ in seeds]
             for reading in (reading for reading in reading_list if reading.L == L):
-                bar.set_postfix_str(reading.label)
+                bar.set_postfix(reading=reading.label)
                 if not affordable(reading, plan, splits[0][0].shape[1]):
                     bar.update(len(seeds))
                     continue
