@@ -126,7 +126,8 @@ def test_evaluate_any_metrics_with_derived_flags_and_json_on_stdout(tmp_path, ca
     entries = {entry["metric"]: entry for entry in document["metrics"].values()}
     assert document["version"] == 3 and set(entries) == {"mig", "dci"}
     assert entries["mig"]["settings"]["metric"]["num_bins"] == 10 and entries["mig"]["result"]["mig"] > 0.95
-    assert entries["dci"]["settings"]["metric"] == {"num_train": 300, "num_test": 100, "stages": 5, "max_depth": 3}
+    assert entries["dci"]["settings"]["metric"] == {"num_train": 300, "num_test": 100, "stages": 5, "max_depth": 3,
+                                                  "trees": "exact"}
     assert not (Path.cwd() / "-").exists()
     run = tmp_path / "run"
     assert _run(capsys, "train", "--dataset", "synthetic-squares", "--steps", "5", "--out", str(run), "--quiet")[0] == 0
@@ -145,6 +146,7 @@ def test_evaluate_bad_metric_settings_end_in_one_error_line_naming_the_flag(caps
     cases = [(["--metrics", "mig", "--mig-num-bins", "0"], "--mig-num-bins"),
              (["--metrics", "all", "--table2-num-train", "150", "--table2-num-test", "100"], "--table2-num-train"),
              (["--metrics", "mig", "--dci-stages", "3"], "--dci-stages"),
+             (["--metrics", "dci", "--dci-trees", "forest"], "--dci-trees"),
              (["--metrics", "wavelets"], "unknown metric 'wavelets'"),
              (["--beta-vae-classifier-lr", "0"], "--beta-vae-classifier-lr")]
     for flags, message in cases:
