@@ -74,3 +74,44 @@ def test_a_fixed_number_of_classifier_updates_is_trained_and_recorded():
     assert fit_linear_softmax(x, y, 3, seed=0, settings=ClassifierSettings(batch_size=None, updates=7)).updates == 7
     converging = fit_linear_softmax(x, y, 3, seed=0, settings=ClassifierSettings(batch_size=32))
     assert converging.converged is True and converging.updates == 4 * converging.epochs
+
+
+def test_a_new_metric_is_one_class_and_one_registry_entry(monkeypatch, capsys):
+    """The seam: a metric registered in METRICS is scored, cached, printed and given CLI flags, nothing else edited."""
+    from dataclasses import dataclass
+
+    from betavae.cli import build_parser, main
+    from betavae.evaluate import EvalSettings, format_table, metric_result
+    from betavae.metrics.base import Metric, Settings, setting
+    from betavae.metrics.registry import METRICS
+
+    @dataclass(frozen=True)
+    class CodeSpreadSettings(Settings):
+        num_images: int = setting(50, "images whose codes are measured", minimum=1)
+
+    class CodeSpread(Metric):
+        """A toy metric: the mean standard deviation of the codes of a few images."""
+
+        name, title, settings_type, stream = "code-spread", "code spread (a test metric)", CodeSpreadSettings, 99
+        smoke = CodeSpreadSettings(num_images=20)
+
+        def compute(self, cache, data, rng, settings, shared):
+            codes = cache.codes(rng.choice(data.num_images, settings.num_images, replace=False))
+            return {"spread": float(codes.std(axis=0).mean())}
+
+        def rows(self, result, settings):
+            return [("code spread", f"{result['spread']:.3f}", f"{settings.num_images} images")]
+
+        def headline(self, result):
+            return {"spread": result["spread"]}
+
+    monkeypatch.setitem(METRICS, "code-spread", CodeSpread())
+    settings = EvalSettings.of("beta-vae,code-spread", smoke=True, changes={"code-spread": {"num_images": 30}})
+    result = evaluate_representation(projection(0), DATA, settings, progress=False)
+    assert metric_result(result, "code-spread")["spread"] > 0 and "code spread" in format_table(result)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "--help"])
+    assert "--code-spread-num-images" in capsys.readouterr().out  # its flag, derived from its settings
+    code = main(["evaluate", "--representation", "ground-truth", "--dataset", "synthetic-squares", "--quiet",
+                 "--metrics", "code-spread", "--code-spread-num-images", "0"])
+    assert code == 2 and "--code-spread-num-images" in capsys.readouterr().err
