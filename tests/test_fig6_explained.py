@@ -205,10 +205,19 @@ def test_training_curve_end_to_end(tmp_path):
         for seed in range(seeds) for step in (10, 20, 40)}
     assert results["answer"] in report and "the paper reports" not in results["answer"]  # no dSprites values here
     assert "paper (Fig. 6)" not in report and (tmp_path / "curve" / "training_curve.png").stat().st_size > 10_000
-    before = (tmp_path / "curve" / "runs" / "beta4-seed0" / "eval.json").stat().st_mtime_ns
+    eval_file = tmp_path / "curve" / "runs" / "beta4-seed0" / "eval.json"
+    first = json.loads(eval_file.read_text())["metrics"]
+    # --metrics: the later metrics join the same kept checkpoints; the paper metric's entries stay as they were
+    report = reproduce("training-curve", budget="smoke", out_dir=tmp_path / "curve", dataset="synthetic-squares",
+                       device="cpu", progress=False, metrics="mig").read_text()
+    grown = json.loads(eval_file.read_text())["metrics"]
+    assert all(grown[key] == entry for key, entry in first.items()) and len(grown) == len(first) + 3  # 3 kept steps
+    points = json.loads((tmp_path / "curve" / "results.json").read_text())["points"]
+    assert all(0 <= point["later"]["MIG"] <= 1 for point in points) and "Later metrics at each kept step" in report
+    before = eval_file.stat().st_mtime_ns
     reproduce("training-curve", budget="smoke", out_dir=tmp_path / "curve", dataset="synthetic-squares",
-              device="cpu", progress=False)  # a rerun recomputes nothing
-    assert (tmp_path / "curve" / "runs" / "beta4-seed0" / "eval.json").stat().st_mtime_ns == before
+              device="cpu", progress=False, metrics="mig")  # a rerun recomputes nothing
+    assert eval_file.stat().st_mtime_ns == before
 
 
 @pytest.mark.slow
