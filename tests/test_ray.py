@@ -137,3 +137,49 @@ def _betavae_process(*argv):
     done = subprocess.run([sys.executable, "-m", "betavae", *argv], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     return done.returncode, done.stdout, done.stderr
+
+
+SWEEP_SCRIPT = """
+import sys
+from betavae.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from betavae.errors import StoppedByUser
+from betavae.experiments.runner import ExecutorSettings, RunSpec, run_sweep
+
+def config(seed):
+    return RunConfig(data=DataConfig(dataset="synthetic-squares"), model=ModelConfig(arch="burgess"),
+                     train=TrainConfig(steps=200, batch_size=16, checkpoint_every=20, log_every=10, device="cpu",
+                                       seed=seed))
+
+specs = [RunSpec(f"seed{seed}", config(seed)) for seed in range(4)]
+try:
+    outcomes = run_sweep(specs, sys.argv[1], progress=False, executor=ExecutorSettings("ray", cpus_per_run=1))
+except StoppedByUser as error:
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(130)
+print("finished:", sum(outcome.state == "finished" for outcome in outcomes))
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_ray_sweep_keeping_checkpoints_and_the_same_command_continues(tmp_path):
+    """Ctrl-C reaches the whole terminal process group; the two running runs checkpoint, the queued two never start."""
+    command = [sys.executable, "-c", SWEEP_SCRIPT, str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    deadline = time.monotonic() + 300
+    while sum(RunDir(tmp_path / f"seed{seed}").status().get("step", 0) >= 20 for seed in range(4)
+              if (tmp_path / f"seed{seed}" / "status.json").exists()) < 2:
+        assert time.monotonic() < deadline and driver.poll() is None, driver.communicate()
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGINT)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 130 and "sweep stopped: 0 of 4 runs done" in err, err
+    states = {seed: RunDir(tmp_path / f"seed{seed}").state for seed in range(4)
+              if (tmp_path / f"seed{seed}" / "status.json").exists()}
+    assert list(states.values()) == ["interrupted", "interrupted"], states  # the queued runs never started
+    stopped_at = {seed: RunDir(tmp_path / f"seed{seed}").status()["step"] for seed in states}
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "finished: 4" in again.stdout, again.stderr
+    for seed, step in stopped_at.items():
+        assert [session["from_step"] for session in _sessions(tmp_path / f"seed{seed}")] == [0, step]
