@@ -22,6 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[dev,ray]'; CI installs it)")
 
 
+def test_an_address_nothing_answers_at_is_one_error_line_at_once(tmp_path):
+    code, _, err = _betavae_process("reproduce", "samples", "--dataset", "synthetic-squares", "--out",
+                                    str(tmp_path / "out"), "--executor", "ray", "--address", "127.0.0.1:1", "--quiet")
+    assert code == 2 and err.count("error:") == 1 and "Traceback" not in err, err
+    assert "nothing answers at the Ray cluster address 127.0.0.1:1" in err and "ray start --head" in err
+
+
 @pytest.fixture(scope="module")
 def ray_instance():
     """One local Ray instance (2 CPUs, as CI has) for this module; a sweep uses a Ray it finds initialised."""
@@ -134,7 +141,7 @@ def test_reproduce_on_ray_gives_the_local_numbers_and_a_rerun_recomputes_nothing
 
 def _betavae_process(*argv):
     """`betavae ARGV` as a real process: (exit status, stdout, stderr)."""
-    done = subprocess.run([sys.executable, "-m", "betavae", *argv], capture_output=True, text=True, timeout=900,
+    done = subprocess.run([sys.executable, "-m", "betavae", *argv], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     return done.returncode, done.stdout, done.stderr
 

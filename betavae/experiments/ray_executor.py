@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -41,7 +42,7 @@ def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
     ray = import_ray()
     root = root.resolve()  # tasks may run elsewhere: a path that means the same folder on every node
     sweep_id = _mark(root)
-    with _connected(ray, settings.address):
+    with ray_session(settings.address):
         gpus = _gpus_per_run(ray, settings, pending)
         cpus = settings.cpus_per_run or 1
         _check_fits(ray, cpus, gpus)
@@ -90,13 +91,16 @@ def _mark(root: Path) -> str:
 
 
 @contextlib.contextmanager
-def _connected(ray, address: str | None):
+def ray_session(address: str | None):
     """Ray as the caller has it (already initialised: used as is), else joined at ``address`` / ``RAY_ADDRESS``,
-    else a local instance started here; disconnected (and a local instance stopped) at the end."""
+    else a local instance started here; disconnected (and a local instance stopped) at the end. `reproduce` holds
+    one for the whole command, so that its sweeps share it."""
+    ray = import_ray()
     if ray.is_initialized():
         yield
         return
     target = address or os.environ.get("RAY_ADDRESS") or "local"
+    _check_answers(target)
     try:
         ray.init(address=target, include_dashboard=False, logging_level="WARNING")
     except (ConnectionError, RuntimeError, ValueError) as error:
@@ -106,6 +110,18 @@ def _connected(ray, address: str | None):
         yield
     finally:
         ray.shutdown()
+
+
+def _check_answers(address: str) -> None:
+    """Refuse a ``HOST:PORT`` that nothing answers at: Ray itself would keep retrying for many minutes."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not port.isdigit():
+        return  # "local", "auto" or a ray:// client address: left to Ray
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except OSError as error:
+        raise BetaVAEError(f"nothing answers at the Ray cluster address {address} ({error.strerror or error}); start "
+                           "the cluster with `ray start --head` and pass the address it prints to --address") from None
 
 
 def _gpus_per_run(ray, settings: ExecutorSettings, pending: list[RunSpec]) -> float:

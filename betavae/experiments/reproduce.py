@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from pathlib import Path
 
 from betavae.errors import BetaVAEError
 from betavae.experiments.common import EXPERIMENTS, ExperimentContext, get_budget
-from betavae.experiments.ray_executor import import_ray
+from betavae.experiments.ray_executor import import_ray, ray_session
 from betavae.experiments.runner import ExecutorSettings
 from betavae.io import ensure_writable_dir
 from betavae.metrics.registry import metric_names
@@ -46,7 +47,8 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
                                 metrics=metric_names(metrics) if metrics else (), betas=_betas(betas),
                                 executor=executor_settings)
     module = importlib.import_module(f"betavae.experiments.{MODULES[name]}")
-    return module.run(context)
+    with ray_session(address) if executor == "ray" else contextlib.nullcontext():  # one Ray for all its sweeps
+        return module.run(context)
 
 
 def _betas(text: str | None) -> tuple[float, ...] | None:
