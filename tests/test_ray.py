@@ -98,7 +98,7 @@ def test_a_killed_ray_worker_is_retried_and_its_run_resumes_from_the_checkpoint(
 
 def test_a_task_on_a_node_that_does_not_see_the_sweep_folder_fails_with_one_clear_error(tmp_path, tiny_config,
                                                                                         ray_instance):
-    from betavae.experiments.ray_executor import _train_task
+    from betavae.experiments.ray_executor import _train_task, check_sees_sweep
 
     spec = RunSpec("run", tiny_config(steps=2))
     (tmp_path / ".sweep-id").write_text("the id this node's folder holds\n")  # a same-named folder, another sweep
@@ -108,6 +108,8 @@ def test_a_task_on_a_node_that_does_not_see_the_sweep_folder_fails_with_one_clea
     assert isinstance(error, BetaVAEError) and "does not see the sweep folder" in str(error)
     assert "--out must be a folder every node sees" in str(error)
     assert not (tmp_path / "run").exists()  # nothing was trained into the wrong folder
+    with pytest.raises(BetaVAEError, match=r"does not see the sweep folder .*missing \(no \.sweep-id there\)"):
+        check_sees_sweep(tmp_path / "missing", "the driver's sweep id")
 
 
 @pytest.mark.slow

@@ -76,9 +76,9 @@ def check_sees_sweep(root: Path, sweep_id: str) -> None:
     except OSError:
         seen = None
     if seen != sweep_id:
-        raise BetaVAEError(f"node {platform.node()} does not see the sweep folder {root} (its {MARKER} is "
-                           f"{'missing' if seen is None else 'another sweep'}'s); --out must be a folder every node "
-                           "sees at the same path, e.g. on a shared filesystem")
+        found = f"no {MARKER} there" if seen is None else f"its {MARKER} is another sweep's"
+        raise BetaVAEError(f"node {platform.node()} does not see the sweep folder {root} ({found}); --out must be a "
+                           "folder every node sees at the same path, e.g. on a shared filesystem")
 
 
 def _mark(root: Path) -> str:
