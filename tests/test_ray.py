@@ -115,7 +115,7 @@ def test_a_task_on_a_node_that_does_not_see_the_sweep_folder_fails_with_one_clea
 @pytest.mark.slow
 def test_reproduce_on_ray_gives_the_local_numbers_and_a_rerun_recomputes_nothing(tmp_path):
     """The README's command with `--executor ray` (a local Ray instance started and stopped by the command)."""
-    common = ["reproduce", "reproduce", "fig6-table", "--dataset", "synthetic-squares", "--rows", "vae,pca",
+    common = ["reproduce", "fig6-table", "--dataset", "synthetic-squares", "--rows", "vae,pca",
               "--cpus-per-run", "1", "--quiet"]
     code, _, err = _betavae_process(*common, "--workers", "2", "--out", str(tmp_path / "local"))
     assert code == 0, err
