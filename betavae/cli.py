@@ -150,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
+    reproduce.add_argument("--executor", default="local", choices=("local", "ray"),
+                           help="where the training runs go: local processes (default), or ray tasks "
+                                "(pip install 'betavae[ray]')")
+    reproduce.add_argument("--address", help="ray: join this cluster (`ray start --head` prints it; default "
+                                             "$RAY_ADDRESS, else a local Ray instance for this command)")
+    reproduce.add_argument("--cpus-per-run", type=float, help="CPUs (torch threads) per run (ray default 1; local "
+                                                              "default: the cores split between the workers)")
+    reproduce.add_argument("--gpus-per-run", type=float, help="ray: GPUs per run, fractions pack runs onto one GPU, "
+                                                              "e.g. 0.25 (default 1 where the cluster has GPUs)")
     reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
                                           "beta-vae-b4)")
@@ -375,7 +384,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
                        data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
-                       rows=args.rows, metrics=args.metrics, betas=args.betas)
+                       rows=args.rows, metrics=args.metrics, betas=args.betas, executor=args.executor,
+                       address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
     print(f"report: {report}")
     return 0
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 import signal
 import threading
 import time
@@ -15,7 +17,7 @@ from betavae.config import RunConfig
 from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
-from betavae.io import append_jsonl, atomic_write_json, ensure_writable_dir, notice, provenance
+from betavae.io import append_jsonl, atomic_write_json, ensure_writable_dir, notice, provenance, read_json
 from betavae.models.registry import ABSURD_LOSS, DivergedLoss, build_task, divergence_hint, prepare_config
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
@@ -76,10 +78,14 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
             notice(f"extending {run.path} from {before.train.steps} to {config.train.steps} steps")
         if before.to_dict() != config.to_dict():  # a longer run or new settings, recorded now that it resumed
             atomic_write_json(run.config_path, config.to_dict())
+        origin = read_json(run.provenance_path) if run.provenance_path.exists() else {}
+        sessions = [*origin.get("sessions", []), _session(device, start_step)]
+        atomic_write_json(run.provenance_path, {**origin, "sessions": sessions})
     else:
         start_step = 0
         atomic_write_json(run.config_path, config.to_dict())
-        atomic_write_json(run.provenance_path, {**provenance(), "data": data.describe()})
+        atomic_write_json(run.provenance_path, {**provenance(), "data": data.describe(),
+                                                "sessions": [_session(device, 0)]})
         run.log_path.unlink(missing_ok=True)
     store = data.image_store(device)
     if start_step == 0:  # so that even an early divergence leaves a good checkpoint behind
@@ -136,6 +142,15 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
     state = FINISHED if step >= steps else INTERRUPTED
     run.set_status(state, step=step, steps=steps)
     return TrainResult(run.path, state, step, rate)
+
+
+def _session(device: torch.device, start_step: int) -> dict:
+    """Where a start or resume trains (``provenance.json``'s ``sessions``): the step it starts from, the device
+    (with the physical GPUs behind ``CUDA_VISIBLE_DEVICES``, as a sweep's executor assigned them), host, process."""
+    if device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    return {"from_step": start_step, "device": str(device), "host": platform.node(), "pid": os.getpid(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "time": time.time()}
 
 
 @dataclass

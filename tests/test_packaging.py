@@ -26,3 +26,15 @@ def test_readme_says_how_to_pick_the_torch_build_and_stays_inside_the_repository
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in readme
     assert re.search(r"pip install torch --index-url https://download.pytorch.org/whl/cu1\d\d", readme)
     assert "../" not in readme  # no path outside the repository (a user's copy has no ../shared)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is in the standard library from Python 3.11")
+def test_ray_is_an_optional_extra_with_a_bounded_range_that_ci_installs():
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert not any(requirement.startswith("ray") for requirement in pyproject["project"]["dependencies"])
+    [ray] = pyproject["project"]["optional-dependencies"]["ray"]
+    assert re.fullmatch(r"ray>=2\.\d+,<3", ray), ray
+    ci = (REPO / ".ci" / "run").read_text()
+    assert ci.index("pip install -q -e '.[dev,ray]'") < ci.index("make test")  # so the Ray tests run in CI

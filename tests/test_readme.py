@@ -24,6 +24,9 @@ SMALL = {
 }
 NOT_HERE = {  # each with the reason it is not run in the fast suite
     "betavae data dsprites": "renders all 737,280 images (~25 s, 19 MB): the slow suite runs it (test_end_to_end)",
+    "betavae reproduce fig6-table --budget paper --executor ray --address HEAD:6379 --gpus-per-run 0.25 --out "
+    "/shared/fig6-paper": "needs a Ray cluster and a shared folder; tests/test_ray.py runs the Ray executor against "
+                          "a real local Ray instance, through this command's flags",
 }
 
 

@@ -1,16 +1,22 @@
 """Sweeps (many runs, resumable, parallel) and the evaluation cache: finished work is reused, never mixed up."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, evaluate_run_cached
-from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.experiments.runner import ExecutorSettings, RunSpec, run_sweep
 from betavae.metrics import BetaVAESettings, ClassifierSettings
 from betavae.runs import RunDir
 from betavae.train import train
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_parallel_sweep_trains_every_run_once_and_reuses_them(tmp_path, tiny_config):
@@ -31,6 +37,8 @@ def test_sweep_continues_an_interrupted_run_and_keeps_a_diverged_one(tmp_path, t
     outcomes = run_sweep(specs, tmp_path, progress=False)
     assert [o.state for o in outcomes] == ["finished", "diverged"] and "at step" in outcomes[1].message
     assert RunDir(tmp_path / "stopped").status()["step"] == 10
+    sessions = json.loads((tmp_path / "stopped" / "provenance.json").read_text())["sessions"]
+    assert [session["from_step"] for session in sessions] == [0, 5] and sessions[1]["device"] == "cpu"
     again = run_sweep(specs, tmp_path, progress=False)
     assert [o.state for o in again] == ["finished", "diverged"]
 
@@ -62,3 +70,33 @@ def test_a_run_evaluation_is_cached_until_the_run_trains_further(tmp_path, tiny_
     later = evaluate_run_cached(tmp_path / "run", data, settings, device="cpu", progress=False)
     assert later["subject"]["step"] == 8 and later["representation_info"]["step"] == 8
     assert len(json.loads(eval_path.read_text())["metrics"]) == 2
+
+
+def _python(*argv):
+    """`python ARGV` as a real process: (exit status, stdout, stderr)."""
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_without_ray_betavae_imports_and_executor_ray_says_how_to_install_it(tmp_path):
+    hide_ray = "import sys; sys.modules['ray'] = None; "  # as if the extra were not installed
+    code, out, err = _python("-c", hide_ray + "import betavae.experiments.reproduce, betavae.cli; print('imported')")
+    assert code == 0 and out.strip() == "imported", err
+    code, _, err = _python("-c", hide_ray + "from betavae.cli import main; raise SystemExit(main())", "reproduce",
+                           "samples", "--dataset", "synthetic-squares", "--out", str(tmp_path / "out"), "--executor",
+                           "ray")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: --executor ray needs Ray") and "pip install 'betavae[ray]'" in err
+    assert not (tmp_path / "out" / "runs").exists()  # refused before any work
+
+
+def test_executor_flags_that_contradict_each_other_are_refused():
+    with pytest.raises(BetaVAEError, match="add --executor ray"):
+        ExecutorSettings("local", address="10.0.0.1:6379")
+    with pytest.raises(BetaVAEError, match="--gpus-per-run is for --executor ray"):
+        ExecutorSettings("local", gpus_per_run=0.5)
+    with pytest.raises(BetaVAEError, match="--cpus-per-run must be > 0"):
+        ExecutorSettings("ray", cpus_per_run=0)
+    with pytest.raises(BetaVAEError, match="unknown executor 'slurm'"):
+        ExecutorSettings("slurm")

@@ -25,7 +25,7 @@ def run(ctx: ExperimentContext) -> Path:
     specs = [RunSpec(f"beta{beta:g}-seed0", beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=beta,
                                                            device=ctx.device, data_path=ctx.data_path))
              for beta in betas]
-    outcomes = run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)
+    outcomes = run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)
     data = load_data(ctx)
     points = []
     for beta, outcome in zip(betas, outcomes):

@@ -95,7 +95,8 @@ def run(ctx: ExperimentContext) -> Path:
                      beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta_norm=beta_norm, latents=latents,
                                      device=ctx.device, data_path=ctx.data_path))
              for latents, beta_norm in grid for seed in seeds]
-    outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)}
+    outcomes = {outcome.name: outcome
+                for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)}
     full = metric_settings(ctx.budget, data)
     weak = dataclasses.replace(full.replace_metric("beta-vae", num_train=WEAK_POINTS[0], num_test=WEAK_POINTS[1]),
                                sample_seed=WEAK_SAMPLE_SEED)

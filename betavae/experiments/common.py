@@ -9,6 +9,7 @@ from pathlib import Path
 from betavae.config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings
+from betavae.experiments.runner import ExecutorSettings
 from betavae.metrics.factor_classification import Table2Settings
 from betavae.metrics.higgins import BetaVAESettings, DlibSettings
 from betavae.metrics.linear import ClassifierSettings
@@ -131,6 +132,7 @@ class ExperimentContext:
     rows: tuple[str, ...] | None = None  # fig6-table / table2: only these rows (keys); None = all
     metrics: tuple[str, ...] = ()  # fig6-table: later metrics scored on the same rows (`--metrics`)
     betas: tuple[float, ...] | None = None  # training-curve: the β curves (None: 1 and 4)
+    executor: ExecutorSettings = ExecutorSettings()  # where the training runs go (`--executor`)
 
     @property
     def runs_dir(self) -> Path:
@@ -138,7 +140,8 @@ class ExperimentContext:
 
     def settings(self) -> dict:
         return {"budget": dataclasses.asdict(self.budget), "dataset": self.dataset, "data_path": self.data_path,
-                "device": self.device, "rows": self.rows, "metrics": list(self.metrics), "betas": self.betas}
+                "device": self.device, "rows": self.rows, "metrics": list(self.metrics), "betas": self.betas,
+                "executor": dataclasses.asdict(self.executor)}
 
 
 def paper_values_apply(data) -> bool:

@@ -107,7 +107,8 @@ def run(ctx: ExperimentContext) -> Path:
     specs = [RunSpec(name, beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=BETA, subset=subset,
                                            device=ctx.device, data_path=ctx.data_path))
              for condition in conditions for seed, name, subset in zip(seeds, condition["runs"], condition["subsets"])]
-    outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)}
+    outcomes = {outcome.name: outcome
+                for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)}
     settings = metric_settings(ctx.budget, data)
     for condition in conditions:
         runs = [outcomes[name] for name in condition["runs"]]

@@ -193,7 +193,7 @@ def _trained_model(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> t
     curve = RunDir(ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0")
     if curve.exists() and plan.steps in curve.kept_steps() and _same_model(curve.config(), config):
         return curve.path, plan.steps
-    [outcome] = run_sweep([RunSpec(f"{row.key}-seed0", config)], ctx.runs_dir, 1, ctx.progress)
+    [outcome] = run_sweep([RunSpec(f"{row.key}-seed0", config)], ctx.runs_dir, 1, ctx.progress, ctx.executor)
     return (outcome.run_dir, None) if outcome.state == FINISHED else None
 
 

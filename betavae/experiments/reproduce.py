@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from pathlib import Path
 
 from betavae.errors import BetaVAEError
 from betavae.experiments.common import EXPERIMENTS, ExperimentContext, get_budget
+from betavae.experiments.ray_executor import import_ray, ray_session
+from betavae.experiments.runner import ExecutorSettings
 from betavae.io import ensure_writable_dir
 from betavae.metrics.registry import metric_names
 
@@ -19,9 +22,18 @@ MODULES = {"fig6-table": "fig6_table", "table2": "table2", "training-curve": "tr
 def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = None, dataset: str = "dsprites",
               data_path: str | None = None, device: str = "auto", workers: int | None = None,
               progress: bool = True, rows: str | None = None, metrics: str | None = None,
-              betas: str | None = None) -> Path:
+              betas: str | None = None, executor: str = "local", address: str | None = None,
+              cpus_per_run: float | None = None, gpus_per_run: float | None = None) -> Path:
     """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET[-DATASET]``);
-    ``metrics`` (fig6-table): later metrics to score the same rows with, e.g. ``"all"`` or ``"mig,dci"``."""
+    ``metrics`` (fig6-table): later metrics to score the same rows with, e.g. ``"all"`` or ``"mig,dci"``;
+    ``executor``: where the training runs go, ``"local"`` (``workers`` processes) or ``"ray"`` (tasks of
+    ``cpus_per_run`` / ``gpus_per_run`` on the Ray cluster at ``address``, else a local Ray instance)."""
+    executor_settings = ExecutorSettings(executor, address, cpus_per_run, gpus_per_run)
+    if executor == "ray":
+        if workers is not None:
+            raise BetaVAEError("--workers is for --executor local; with ray, the cluster's resources divided by "
+                               "--cpus-per-run / --gpus-per-run decide how many runs train at once")
+        import_ray()  # before any work: say now if it is missing
     if name not in EXPERIMENTS:
         raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
     if metrics and name not in ("fig6-table", "training-curve"):
@@ -32,9 +44,11 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
     context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None,
-                                metrics=metric_names(metrics) if metrics else (), betas=_betas(betas))
+                                metrics=metric_names(metrics) if metrics else (), betas=_betas(betas),
+                                executor=executor_settings)
     module = importlib.import_module(f"betavae.experiments.{MODULES[name]}")
-    return module.run(context)
+    with ray_session(address) if executor == "ray" else contextlib.nullcontext():  # one Ray for all its sweeps
+        return module.run(context)
 
 
 def _betas(text: str | None) -> tuple[float, ...] | None:

@@ -90,7 +90,8 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
                                                             model_type=row.model_type, device=ctx.device,
                                                             data_path=ctx.data_path))
              for row in rows if row.model_type for seed in range(budget.model_seeds)]
-    outcomes = {outcome.name: outcome for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress)}
+    outcomes = {outcome.name: outcome
+                for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress, ctx.executor)}
     settings = eval_settings(budget, data, PAPER_METRICS + ctx.metrics)
     results = []
     for row in rows:

@@ -1,7 +1,9 @@
-"""Sweeps: many training runs in parallel processes, each resumable; finished runs are never recomputed.
+"""Sweeps: many training runs handed to an executor, each resumable; finished runs are never recomputed.
 
 Interrupt a sweep at any moment and start it again: finished runs are skipped, unfinished ones
-continue from their last checkpoint, diverged ones stay diverged and are reported as such.
+continue from their last checkpoint, diverged ones stay diverged and are reported as such. The run
+directories under the sweep's folder are the only state, whichever executor trains them: the local
+process pool (default) or Ray tasks (``ray_executor.py``, the optional ``betavae[ray]`` extra).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,8 @@ from betavae.config import RunConfig
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
+
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -34,13 +39,59 @@ class RunOutcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where a sweep's runs train: ``local`` processes (``workers`` at once, one GPU each when there are several)
+    or ``ray`` tasks with ``cpus_per_run`` / ``gpus_per_run`` each on the cluster at ``address`` (None:
+    ``RAY_ADDRESS`` if set, else a local Ray instance for the length of the sweep)."""
+
+    kind: str = "local"
+    address: str | None = None
+    cpus_per_run: float | None = None  # local: torch threads per worker (default: the cores split between them)
+    gpus_per_run: float | None = None  # ray only; fractions pack runs onto one GPU (default 1 where GPUs exist)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise BetaVAEError(f"unknown executor {self.kind!r}; choose one of: {', '.join(EXECUTORS)}")
+        if self.cpus_per_run is not None and not self.cpus_per_run > 0:
+            raise BetaVAEError(f"--cpus-per-run must be > 0, got {self.cpus_per_run}")
+        if self.gpus_per_run is not None and not self.gpus_per_run >= 0:
+            raise BetaVAEError(f"--gpus-per-run must be >= 0, got {self.gpus_per_run}")
+        if self.kind == "local" and self.address is not None:
+            raise BetaVAEError("--address joins a Ray cluster; add --executor ray")
+        if self.kind == "local" and self.gpus_per_run is not None:
+            raise BetaVAEError("--gpus-per-run is for --executor ray; the local executor gives each worker one GPU "
+                               "(round robin over the visible ones)")
+
+    def threads(self, workers: int) -> int:
+        """Torch threads for each run when ``workers`` train at once."""
+        if self.cpus_per_run is not None:
+            return max(1, int(self.cpus_per_run))
+        return max(1, (os.cpu_count() or 1) // workers)
+
+
 _worker_stopped = threading.Event()  # in a sweep's worker process: a Ctrl-C reached it, start no further run
 
 
-def _init_worker() -> None:
-    """A pool worker remembers a Ctrl-C that arrives between runs: the pool has already handed it the next run
-    (queued runs cannot be cancelled), which it must then refuse rather than train to the end."""
+def _init_worker(gpus) -> None:
+    """A pool worker takes its own GPU (if there are several) before CUDA starts, and remembers a Ctrl-C that
+    arrives between runs: the pool has already handed it the next run (queued runs cannot be cancelled), which it
+    must then refuse rather than train to the end."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     signal.signal(signal.SIGINT, lambda signum, frame: _worker_stopped.set())
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries (the ids it was given, else 0..n-1)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given:
+        return [entry.strip() for entry in given.split(",") if entry.strip()][:torch.cuda.device_count()]
+    return [str(index) for index in range(torch.cuda.device_count())]
 
 
 def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: bool = False) -> RunOutcome:
@@ -51,18 +102,21 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: 
 
     if _worker_stopped.is_set():
         raise StoppedByUser(f"{spec.name} not started: the sweep was stopped")
-    if threads:
-        torch.set_num_threads(threads)
     run = RunDir(run_dir)
     if run.exists() and run.state == DIVERGED:
         return RunOutcome(spec.name, run_dir, DIVERGED, str(run.status().get("loss")))
+    previous_threads = torch.get_num_threads()
     try:
+        if threads:
+            torch.set_num_threads(threads)
         train(spec.config, run_dir, resume=run.exists(), progress=progress)
     except DivergedError as error:  # recorded, then handled by the paper's discard rule in the open
         return RunOutcome(spec.name, run_dir, DIVERGED, str(error))
     except (StoppedByUser, KeyboardInterrupt):
         _worker_stopped.set()
         raise
+    finally:
+        torch.set_num_threads(previous_threads)  # the caller's process as it was (run_one may run in it)
     return RunOutcome(spec.name, run_dir, FINISHED)
 
 
@@ -75,8 +129,10 @@ def resolved(config: RunConfig) -> RunConfig:
     return prepare_config(copy, dataset_image_shape(copy.data.dataset, copy.data.path))
 
 
-def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress: bool = True) -> list[RunOutcome]:
-    """Train every spec into ``root/NAME``, ``workers`` processes at a time (threads split between them)."""
+def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress: bool = True,
+              executor: ExecutorSettings | None = None) -> list[RunOutcome]:
+    """Train every spec into ``root/NAME`` with ``executor`` (default: ``workers`` local processes at a time)."""
+    executor = executor or ExecutorSettings()
     root = Path(root)
     names = [spec.name for spec in specs]
     if len(set(names)) != len(names):
@@ -93,23 +149,20 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
             pending.append(spec)
     bar = progress_bar(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
                        desc="training runs")
+
+    def record(outcome: RunOutcome) -> None:
+        outcomes[outcome.name] = outcome
+        bar.update(1)
+
     try:
-        if workers <= 1 or len(pending) <= 1:
-            for spec in pending:
-                outcomes[spec.name] = run_one(spec, root / spec.name, progress=progress)  # with a step bar
-                bar.update(1)
+        if not pending:
+            pass
+        elif executor.kind == "ray":
+            from betavae.experiments.ray_executor import run_on_ray
+
+            run_on_ray(pending, root, executor, record)
         else:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker) as pool:
-                futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
-                try:
-                    for future in as_completed(futures):
-                        outcomes[futures[future].name] = future.result()
-                        bar.update(1)
-                except BaseException:  # Ctrl-C reaches the workers too; start nothing new, let them checkpoint
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+            _run_locally(pending, root, workers, executor, progress, record)
     except (KeyboardInterrupt, StoppedByUser):
         diverged = sum(outcome.state == DIVERGED for outcome in outcomes.values())
         raise StoppedByUser(f"sweep stopped: {len(outcomes)} of {len(specs)} runs done and kept ({diverged} of them "
@@ -117,3 +170,31 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
     finally:
         bar.close()
     return [outcomes[name] for name in names]
+
+
+def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: ExecutorSettings, progress: bool,
+                 record: Callable[[RunOutcome], None]) -> None:
+    """In this process (one worker: with a step bar), or in ``workers`` spawned processes, each pinned to one
+    GPU in turn when several are visible (``provenance.json`` records which)."""
+    if workers <= 1 or len(pending) <= 1:
+        threads = executor.threads(1) if executor.cpus_per_run else None  # default: this process's own setting
+        for spec in pending:
+            record(run_one(spec, root / spec.name, threads, progress))
+        return
+    context = multiprocessing.get_context("spawn")
+    gpus = visible_gpus()
+    assigned = None
+    if len(gpus) > 1:
+        assigned = context.SimpleQueue()
+        for worker in range(workers):
+            assigned.put(gpus[worker % len(gpus)])
+    threads = executor.threads(workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(assigned,)) as pool:
+        futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
+        try:
+            for future in as_completed(futures):
+                record(future.result())
+        except BaseException:  # Ctrl-C reaches the workers too; start nothing new, let them checkpoint
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise

@@ -17,7 +17,7 @@ def run(ctx: ExperimentContext) -> Path:
     specs = [RunSpec(f"beta{beta:g}-seed0", beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=beta,
                                                            device=ctx.device, data_path=ctx.data_path))
              for beta in BETAS]
-    outcomes = run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress)
+    outcomes = run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)
     report = Report("Samples from β-VAE (β = 4) and VAE (β = 1) — App. A.9")
     report.paragraph(f"{ctx.dataset}, {ctx.budget.steps} training steps per model (budget {ctx.budget.name}). "
                      "Each picture decodes z ~ N(0, I); the paper's point: β = 4 samples are cleaner but blurrier, "

@@ -107,7 +107,8 @@ def run(ctx: ExperimentContext) -> Path:
             if curve.optimizer:
                 config.optim.name, config.optim.lr = curve.optimizer
             specs[curve.key, seed] = RunSpec(f"{curve.key}-seed{seed}", config)
-    outcomes = dict(zip(specs, run_sweep(list(specs.values()), ctx.runs_dir, ctx.budget.workers, ctx.progress)))
+    outcomes = dict(zip(specs, run_sweep(list(specs.values()), ctx.runs_dir, ctx.budget.workers, ctx.progress,
+                                         ctx.executor)))
 
     settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *ctx.metrics))
     later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]

@@ -45,7 +45,7 @@ def kl_figure(run_dir: Path) -> Figure:
 def run(ctx: ExperimentContext) -> Path:
     spec = RunSpec("beta4-seed0", beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=4.0, device=ctx.device,
                                                  data_path=ctx.data_path))
-    (outcome,) = run_sweep([spec], ctx.runs_dir, ctx.budget.workers, ctx.progress)
+    (outcome,) = run_sweep([spec], ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)
     report = Report("Latent traversals and what each latent codes — App. A.10, Fig. 7")
     if outcome.state != "finished":
         report.paragraph(f"the run {outcome.state}: {outcome.message}")
