@@ -220,8 +220,9 @@ def test_infogan_recognises_its_own_codes_after_a_short_run(tmp_path):
         "samples_step0000000.png", "samples_step0000030.png"]
 
 
-@pytest.mark.parametrize("model_type", ["infogan", "dcign"])
+@pytest.mark.parametrize("model_type", ["infogan", "dcign", "factor-vae", "beta-tcvae", "dip-vae-1", "dip-vae-2"])
 def test_resume_gives_identical_parameters(tmp_path, model_type):
+    """Every model resumes bit for bit: the baselines here, the β-VAE in test_train, the successors of issue 13."""
     train(run_config(model_type), tmp_path / "straight", progress=False)
     train(run_config(model_type), tmp_path / "resumed", progress=False, stop_after=5)
     train(run_config(model_type), tmp_path / "resumed", resume=True, progress=False)
@@ -329,7 +330,8 @@ def test_dcign_needs_ground_truth_factors():
 
 # --- every trained row is scorable ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_type,dim", [("vae", 10), ("infogan", 5), ("dcign", 10)])
+@pytest.mark.parametrize("model_type,dim", [("vae", 10), ("infogan", 5), ("dcign", 10), ("factor-vae", 10),
+                                            ("beta-tcvae", 10), ("dip-vae-1", 10), ("dip-vae-2", 10)])
 def test_trained_runs_are_representations(tmp_path, model_type, dim):
     train(run_config(model_type, steps=2), tmp_path / "run", progress=False)
     representation = load_run_representation(tmp_path / "run")

@@ -6,7 +6,7 @@ import torch
 
 from betavae.config_common import CommonConfig
 from betavae.errors import BetaVAEError
-from betavae.models import dcign, infogan, vae
+from betavae.models import beta_tcvae, dcign, dip_vae, factor_vae, infogan, vae
 from betavae.models.training import ModelSpec, TrainingTask
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
@@ -14,6 +14,10 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     vae.VAE,
     infogan.MODEL,
     dcign.MODEL,
+    factor_vae.MODEL,
+    beta_tcvae.MODEL,
+    dip_vae.DIP_VAE_1,
+    dip_vae.DIP_VAE_2,
 )}
 MODEL_TYPES = tuple(MODELS)
 
