@@ -167,7 +167,7 @@ def test_one_step_lowers_the_loss_on_a_fixed_batch(model_type):
     discriminator = {name: value.clone() for name, value in task.model.state_dict().items()
                      if name.startswith("discriminator.")}
     metrics = task.step(batch, 0, torch.Generator().manual_seed(7))
-    assert float(metrics["loss"]) == pytest.approx(before, rel=1e-5)
+    assert float(metrics["loss"].detach()) == pytest.approx(before, rel=1e-5)
     if discriminator:  # FactorVAE: the VAE's step judged by the discriminator it stepped against
         task.model.load_state_dict(discriminator, strict=False)
     after = _loss_without_update(task, batch)
@@ -183,11 +183,13 @@ def test_factor_vae_discriminator_step_lowers_its_loss():
     with torch.no_grad():
         z = model(batch, torch.Generator().manual_seed(7)).z
     permuted = permute_dims(z, generator)
-    before = float(discriminator_loss(model.discriminator(z), model.discriminator(permuted)))
+    with torch.no_grad():
+        before = float(discriminator_loss(model.discriminator(z), model.discriminator(permuted)))
     vae = {name: value.clone() for name, value in model.state_dict().items() if not name.startswith("discriminator.")}
     task.step(batch, 0, torch.Generator().manual_seed(7))
     model.load_state_dict(vae, strict=False)  # the discriminator's step alone
-    after = float(discriminator_loss(model.discriminator(z), model.discriminator(permuted)))
+    with torch.no_grad():
+        after = float(discriminator_loss(model.discriminator(z), model.discriminator(permuted)))
     assert after < before, (before, after)
 
 
@@ -229,3 +231,36 @@ def test_settings_are_checked_and_the_cli_derives_each_models_flags(tmp_path, ca
         model = "beta-tcvae" if "--sampling" in extra else "dip-vae-1"
         code = main(["train", "--model", model, *extra, "--out", str(tmp_path / "x"), "--quiet"])
         assert code == 2 and message in capsys.readouterr().err
+
+
+# --- beside β-VAE in the Fig. 6 table ---------------------------------------------------------------------------------
+
+def test_the_successors_are_rows_of_the_fig6_table():
+    from betavae.experiments.common import BUDGETS, beta_vae_config
+    from betavae.experiments.rows import select_rows
+
+    rows = select_rows(tuple(SUCCESSORS) + ("beta-vae-b4",))
+    assert [row.model_type for row in rows] == ["beta-vae", *SUCCESSORS]
+    for row in rows:
+        config = beta_vae_config(BUDGETS["smoke"], "synthetic-squares", seed=0, beta=row.beta,
+                                 model_type=row.model_type, device="cpu")
+        prepared = prepare_config(config, (1, 64, 64))
+        assert prepared.model.arch == "mlp" and prepared.train.steps == BUDGETS["smoke"].steps
+        # the paper's 2D-shapes Adagrad for β-VAE; Adam 1e-4 for the successors (vae.SUCCESSOR_OPTIMIZER)
+        expected = ("adagrad", 1e-2) if row.model_type == "beta-vae" else ("adam", 1e-4)
+        assert (prepared.optim.name, prepared.optim.lr) == expected
+
+
+@pytest.mark.slow
+def test_fig6_table_scores_the_successors_beside_beta_vae(tmp_path):
+    from betavae.experiments.reproduce import reproduce
+
+    rows = ",".join(["beta-vae-b4", *SUCCESSORS])
+    report = reproduce("fig6-table", budget="smoke", out_dir=tmp_path / "fig6", dataset="synthetic-squares",
+                       device="cpu", progress=False, rows=rows)
+    results = json.loads((tmp_path / "fig6" / "results.json").read_text())["rows"]
+    assert [row["key"] for row in results] == ["beta-vae-b4", *SUCCESSORS]
+    for row in results:
+        assert row["protocol"]["mean"] is not None or row["diverged"], row
+    text = report.read_text()
+    assert all(label in text for label in ("FactorVAE", "β-TCVAE", "DIP-VAE-I", "DIP-VAE-II"))

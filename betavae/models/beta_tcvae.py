@@ -16,7 +16,7 @@ Both need N, the size of the training set: the task takes it from the data it dr
 
 Loss scaling as the β-VAE's (``config_common.py``): reconstruction summed over pixels, each term summed over
 latent units, everything averaged over the batch; β = α = γ = 1 is the VAE with its KL estimated by sampling.
-Network, optimiser and β's KL weight of 1 as the VAE's for the dataset, so that only the objective differs.
+Network as the VAE's for the dataset, so that only the objective differs; Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from betavae.config_common import CommonConfig, option
 from betavae.data.ground_truth import ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, Forward, objective, require_unit_beta, vae_terms
+from betavae.models.vae import BetaVAE, Forward, objective, prepare_successor, vae_terms
 
 SAMPLINGS = ("mws", "mss")
 
@@ -48,8 +48,8 @@ class BetaTCVAEConfig:
 
 
 def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; μ, σ²) elementwise."""
-    return -0.5 * (math.log(2 * math.pi) + logvar + (z - mean).pow(2) * torch.exp(-logvar))
+    """log N(z; μ, σ²) elementwise; standardised before squaring, so a tiny σ gives a finite value, not 0·∞."""
+    return -0.5 * (math.log(2 * math.pi) + logvar + ((z - mean) * torch.exp(-0.5 * logvar)).pow(2))
 
 
 def log_importance_weights(batch_size: int, dataset_size: int, sampling: str) -> torch.Tensor:
@@ -118,8 +118,7 @@ class BetaTCVAETask:
 
 
 def prepare_beta_tcvae(config: CommonConfig, section: BetaTCVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    require_unit_beta(config, "beta-tcvae")
-    config.resolve(image_shape)
+    prepare_successor(config, "beta-tcvae", image_shape)
 
 
 def divergence_hint(config: CommonConfig, section: BetaTCVAEConfig) -> str:

@@ -7,8 +7,8 @@ with C = Cov_p(x)[μ(x)] for DIP-VAE-I (Eq. 6) and C = Cov_q(z) = E_p(x)[diag σ
 DIP-VAE-II (Eq. 7), both estimated on each batch (the batch covariance of μ, divided by the batch size).
 
 Defaults: λ_od = 10 with λ_d = 10·λ_od (I) or λ_d = λ_od (II), the ratios Kumar et al. use and disentanglement_lib's
-study keeps. Loss scaling as the β-VAE's (``config_common.py``); the KL's weight is 1. Network and optimiser are
-the VAE's for the dataset, so that only the objective differs.
+study keeps. Loss scaling as the β-VAE's (``config_common.py``); the KL's weight is 1. The network is
+the VAE's for the dataset, so that only the objective differs; Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from betavae.config_common import CommonConfig, option
 from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, objective, require_unit_beta, vae_terms
+from betavae.models.vae import BetaVAE, objective, prepare_successor, vae_terms
 
 LAMBDA_D_FACTOR = {"dip-vae-1": 10.0, "dip-vae-2": 1.0}  # λ_d = factor·λ_od unless given
 
@@ -76,10 +76,9 @@ class DIPVAETask:
 
 
 def prepare_dip_vae(config: CommonConfig, section: DIPVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    require_unit_beta(config, config.model_type)
     if section.lambda_d is None:
         section.lambda_d = LAMBDA_D_FACTOR[config.model_type] * section.lambda_od
-    config.resolve(image_shape)
+    prepare_successor(config, config.model_type, image_shape)
 
 
 def divergence_hint(config: CommonConfig, section: DIPVAEConfig) -> str:

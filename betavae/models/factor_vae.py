@@ -12,8 +12,8 @@ disentanglement_lib, so a FactorVAE step reads as many images as a β-VAE step.
 
 Kim & Mnih's discriminator (App. A): an MLP of 6 layers of 1000 units, leaky ReLU (0.2), two logits; Adam with
 lr 1e-4, β = (0.5, 0.9). γ = 40 is one of the values they sweep on dSprites (10-100; disentanglement_lib's study:
-10, 20, 30, 40, 50, 100). Loss scaling as the β-VAE's (``config_common.py``), KL weight 1, network and
-optimiser the VAE's for the dataset, so that only the objective differs.
+10, 20, 30, 40, 50, 100). Loss scaling as the β-VAE's (``config_common.py``), KL weight 1, the VAE's network
+for the dataset, so that only the objective differs; the VAE's optimiser Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from betavae.config_common import CommonConfig, ModelConfig, option
 from betavae.models.training import ModelSpec, check_loss, make_optimizer, uniform_batch_indices
-from betavae.models.vae import BetaVAE, objective, require_unit_beta, vae_terms
+from betavae.models.vae import BetaVAE, objective, prepare_successor, vae_terms
 
 LEAK = 0.2  # Kim & Mnih (2018), App. A
 
@@ -115,8 +115,7 @@ class FactorVAETask:
 
 
 def prepare_factor_vae(config: CommonConfig, section: FactorVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    require_unit_beta(config, "factor-vae")
-    config.resolve(image_shape)
+    prepare_successor(config, "factor-vae", image_shape)
 
 
 def divergence_hint(config: CommonConfig, section: FactorVAEConfig) -> str:
