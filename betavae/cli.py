@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
     reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
-                                          "beta-vae-b4)")
+                                          "beta-vae-b4; also pca-raw ica-full factor-vae beta-tcvae dip-vae-1 "
+                                          "dip-vae-2)")
     reproduce.add_argument("--metrics", help="fig6-table, training-curve: also score every model with later "
                                              "metrics, all | "
                                              f"{','.join(name for name in METRICS if name not in PAPER_METRICS)} "
