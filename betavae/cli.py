@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 
 from betavae import __version__
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.metrics.registry import METRICS, PAPER_METRICS
+from betavae.models.registry import MODELS, model_spec
+
+MODEL_SETTING = "model_setting:"  # argparse dest prefix of the flags built from a model's config section
 
 # Exit statuses, for scripts; printed by `betavae --help` and listed in the README.
 EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_STOPPED = 0, 2, 3, 130
@@ -34,11 +38,7 @@ TRAIN_FLAGS = {
     "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
     "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
     "keep_steps": ("train", "keep_steps"),
-    "codes": ("infogan", "codes"), "gan_width": ("infogan", "width"), "instance_noise": ("infogan", "instance_noise"),
-    "info_weight": ("infogan", "info_weight"), "lr_discriminator": ("infogan", "lr_discriminator"),
-    "lr_generator": ("infogan", "lr_generator"),
-    "units_per_factor": ("dcign", "units_per_factor"), "invariance": ("dcign", "invariance"),
-}
+}  # a model's own settings get their flags from its config section (add_model_flags)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "with its saved config (flags may only extend --steps or change logging, checkpointing, device)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--model", help="beta-vae (default) | vae (β = 1) | infogan | dcign (baselines, App. A.2)")
+    train.add_argument("--model", help=" | ".join(MODELS) + " (default beta-vae): "
+                       + "; ".join(f"{name}: {spec.title}" for name, spec in MODELS.items()).replace("%", "%%"))
     train.add_argument("--dataset", help="dsprites (default) | celeba | chairs | faces | folder | synthetic-squares")
     train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
     train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
@@ -93,14 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
     train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
                        help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
-    train.add_argument("--codes", type=int, help="infogan: continuous codes c ~ U(-1, 1) (default 5)")
-    train.add_argument("--gan-width", type=int, help="infogan: DCGAN channel base (default 64)")
-    train.add_argument("--instance-noise", type=float, help="infogan: noise std on D's inputs (default 0.2)")
-    train.add_argument("--info-weight", type=float, help="infogan: λ of the mutual-information term (default 1)")
-    train.add_argument("--lr-discriminator", type=float, help="infogan: Adam lr of D (default 2e-4)")
-    train.add_argument("--lr-generator", type=float, help="infogan: Adam lr of G and Q (default 1e-3)")
-    train.add_argument("--units-per-factor", type=int, help="dcign: latent units per factor (default M // K)")
-    train.add_argument("--invariance", type=float, help="dcign: pull of clamped units to the batch mean (default 1)")
+    add_model_flags(train)
 
     evaluate = commands.add_parser(
         "evaluate", help="disentanglement metrics: the paper's, its dlib variant, Table 2 and later ones",
@@ -161,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                               "e.g. 0.25 (default 1 where the cluster has GPUs)")
     reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
                                           "(ground-truth raw-pixels pca ica dcign infogan untrained-vae vae "
-                                          "beta-vae-b4)")
+                                          "beta-vae-b4; also pca-raw ica-full factor-vae beta-tcvae dip-vae-1 "
+                                          "dip-vae-2)")
     reproduce.add_argument("--metrics", help="fig6-table, training-curve: also score every model with later "
                                              "metrics, all | "
                                              f"{','.join(name for name in METRICS if name not in PAPER_METRICS)} "
@@ -174,6 +169,42 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
     demo.add_argument("--device", default="auto")
     return parser
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of each model's config section: ``--FIELD-NAME`` unless the field names its flag."""
+    import dataclasses
+
+    sections: dict[str, tuple[type, list[str]]] = {}
+    for name, spec in MODELS.items():
+        if spec.section is not None:
+            sections.setdefault(spec.section_key, (spec.section, []))[1].append(name)
+    for key, (section, models) in sections.items():
+        group = parser.add_argument_group(f"{', '.join(models)} settings (the {key!r} section of config.json)")
+        hints = typing.get_type_hints(section)
+        for item in dataclasses.fields(section):
+            flag = _model_flag(f"{key}.{item.name}")
+            shown = "" if item.default is None else f" (default {item.default:g})" if isinstance(
+                item.default, float) else f" (default {item.default})"
+            group.add_argument(flag, dest=f"{MODEL_SETTING}{key}:{item.name}", default=None,
+                               type=setting_parser(hints[item.name]), metavar=item.name.upper(),
+                               help=f"{item.metadata.get('help', '')}{shown}".replace("%", "%%"))
+
+
+def _model_flag(path: str) -> str:
+    """The flag of a model setting "section_key.field": ``--field-name`` unless the field names its own."""
+    import dataclasses
+
+    key, name = path.split(".")
+    section = next(spec.section for spec in MODELS.values() if spec.section_key == key)
+    item = next(item for item in dataclasses.fields(section) if item.name == name)
+    return "--" + (item.metadata.get("flag") or name.replace("_", "-"))
+
+
+def model_settings_given(args: argparse.Namespace) -> dict[str, object]:
+    """``{"section_key.field": value}`` for every model-setting flag given."""
+    return {dest[len(MODEL_SETTING):].replace(":", "."): value for dest, value in vars(args).items()
+            if dest.startswith(MODEL_SETTING) and value is not None}
 
 
 def add_setting_flags(group: argparse._ArgumentGroup, metric: str, settings_type: type) -> None:
@@ -275,14 +306,26 @@ def train_config(args: argparse.Namespace):
 
         changes = {(f"{section}.{field}" if section else field): getattr(args, flag)
                    for flag, (section, field) in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
-        return RunDir(args.out).resumed_config(changes)
+        return RunDir(args.out).resumed_config({**changes, **model_settings_given(args)})
     config = RunConfig.load(args.config) if args.config else RunConfig()
     if args.beta is not None or args.beta_norm is not None:  # a flag replaces the file's β and β_norm
         config.objective.beta = config.objective.beta_norm = None
+    if args.model is not None and args.model != config.model_type:
+        config.section = None  # the file's section belongs to its model
     for flag, (section, field) in TRAIN_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
             setattr(getattr(config, section) if section else config, field, value)
+    spec = model_spec(config.model_type)
+    for path, value in model_settings_given(args).items():
+        key, field = path.split(".")
+        if key != spec.section_key:
+            flag = _model_flag(path)
+            owners = ", ".join(name for name, other in MODELS.items() if other.section_key == key)
+            raise BetaVAEError(f"{flag} is a setting of --model {owners}, not of --model {spec.name}; drop it or "
+                               "choose that model")
+        config.validate()  # gives the model its default section
+        setattr(config.section, field, value)
     return config.validate()
 
 

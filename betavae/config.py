@@ -1,270 +1,97 @@
 """Typed run configuration: plain dataclasses, validated on load, saved beside every result.
 
-β is given either directly or normalised (App. A.6): ``β_norm = β·M/N`` with M latent units and
-N input pixels (C·H·W). Both are resolved and recorded in ``config.json``.
-
-Loss scaling, stated once because it is the most common source of confusion about β: the
-reconstruction term is *summed* over pixels, the KL *summed* over latent units, and both are
-*averaged* over the batch. A "β = 4" here means the paper's β = 4 under exactly that scaling.
+A run's config is the parts every model shares (``config_common.py``: data, network, objective, optimiser,
+loop; β and its loss scaling are stated there) plus the chosen model's own section, a dataclass in the model's
+file under ``models/``, saved in ``config.json`` under the section's key (e.g. ``"infogan"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from betavae.config_common import (  # noqa: F401  (re-exported: the classes a config is made of)
+    ARCHITECTURES,
+    COMMON_SECTIONS,
+    LIKELIHOODS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PAPER_DEFAULTS,
+    PAPER_OPTIMIZER,
+    CommonConfig,
+    DataConfig,
+    DatasetDefaults,
+    ModelConfig,
+    ObjectiveConfig,
+    OptimConfig,
+    TrainConfig,
+    dataset_defaults,
+    from_dict_into,
+    validate_section,
+)
 from betavae.errors import BetaVAEError
+from betavae.models.dcign import DCIGNConfig  # noqa: F401  (re-exported for scripts written before the registry)
+from betavae.models.infogan import InfoGANConfig  # noqa: F401
+from betavae.models.registry import MODELS, model_spec
+from betavae.models.training import ModelSpec
 
-ARCHITECTURES = ("mlp", "conv", "burgess")
-LIKELIHOODS = ("bernoulli", "gaussian")
-OBJECTIVES = ("beta", "capacity")
-OPTIMIZERS = ("adagrad", "adam")
-DEVICES = ("auto", "cpu", "cuda")
-
-# Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
-# Burgess et al. (2018) used Adam with lr 5e-4.
-PAPER_OPTIMIZER = {"mlp": ("adagrad", 1e-2), "conv": ("adam", 1e-4), "burgess": ("adam", 5e-4)}
-# The capacity objective is Burgess et al.'s (2018): they trained it with Adam, lr 5e-4, whatever the network.
-# Its γ = 1000 multiplies the KL's gradient far beyond Eq. 4's β = 4: Adagrad at lr 1e-2 gives NaN by step 2.
-CAPACITY_OPTIMIZER = ("adam", 5e-4)
-
-
-@dataclass(frozen=True)
-class DatasetDefaults:
-    arch: str
-    likelihood: str
-    beta: float
-    latents: int
-
-
-# Table 1 / App. A.1: architecture, decoder, (unnormalised) β and latent units the paper used per dataset, under the
-# loss scaling above. CelebA's β = 250 is also quoted by third-party reproductions; chairs' 5 and faces' 20
-# were not re-checked against the PDF (no offline copy). Gaussian decoder for CelebA's natural colour images,
-# Bernoulli for the near-binary grey renders of chairs and faces. "folder" (a user's own images) is treated
-# like CelebA except for β; the synthetic test set like 2D shapes.
-PAPER_DEFAULTS = {
-    "dsprites": DatasetDefaults("mlp", "bernoulli", 4.0, 10),
-    "synthetic-squares": DatasetDefaults("mlp", "bernoulli", 4.0, 10),
-    "celeba": DatasetDefaults("conv", "gaussian", 250.0, 32),
-    "chairs": DatasetDefaults("conv", "bernoulli", 5.0, 32),
-    "faces": DatasetDefaults("conv", "bernoulli", 20.0, 32),
-    "folder": DatasetDefaults("conv", "gaussian", 4.0, 32),
-}
-
-
-def dataset_defaults(dataset: str) -> DatasetDefaults:
-    """The paper's choices for ``dataset``; a user's own folder (or any other name) gets the "folder" row."""
-    return PAPER_DEFAULTS.get(dataset, PAPER_DEFAULTS["folder"])
+# Before the model registry every config.json held every model's section; a run's own one is read, the others
+# (never used by that run) are dropped.
+LEGACY_SECTIONS = ("infogan", "dcign")
 
 
 @dataclass
-class DataConfig:
-    """Which images to train on."""
-
-    dataset: str = "dsprites"
-    path: str | None = None  # dSprites: official .npz (else generated); folders: the prepared cache dir
-    subset: str | None = None  # e.g. "stride:pos_x=2,pos_y=2" (App. A.8); None = the full set
-
-
-@dataclass
-class ModelConfig:
-    """Architecture (Table 1) and decoder likelihood."""
-
-    arch: str | None = None  # None: the paper's choice for the dataset (PAPER_DEFAULTS)
-    latents: int | None = None  # None: the paper's choice for the dataset (10 for 2D shapes, 32 for the rest)
-    likelihood: str | None = None  # None: the paper's choice for the dataset
-    image_shape: tuple[int, int, int] | None = None  # None: taken from the dataset
-    gaussian_std: float = 1.0  # fixed σ of the Gaussian decoder p(x|z) = N(x; f(z), σ²I)
-
-    @property
-    def num_pixels(self) -> int:
-        channels, height, width = self.image_shape
-        return channels * height * width
-
-    def validate(self) -> None:
-        if self.latents is not None and (not isinstance(self.latents, int) or self.latents < 1):
-            raise BetaVAEError(f"latents must be a positive integer, got {self.latents!r}; e.g. --latents 10")
-        if self.arch is None or self.likelihood is None or self.image_shape is None or self.latents is None:
-            return  # filled in by RunConfig.resolve
-        _check_choice("arch", self.arch, ARCHITECTURES)
-        _check_choice("likelihood", self.likelihood, LIKELIHOODS)
-        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
-            raise BetaVAEError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
-        if tuple(self.image_shape[1:]) != (64, 64):
-            raise BetaVAEError(f"the {self.arch} architecture takes 64x64 images, got {self.image_shape[1:]}; "
-                               "prepare the data with --size 64")
-        if self.gaussian_std <= 0:
-            raise BetaVAEError(f"gaussian_std must be > 0, got {self.gaussian_std}")
-
-
-@dataclass
-class ObjectiveConfig:
-    """Eq. 4 (β-VAE) or the capacity-controlled objective of Burgess et al. (2018)."""
-
-    kind: str = "beta"
-    beta: float | None = None  # the paper's β; give this or beta_norm
-    beta_norm: float | None = None  # App. A.6: β_norm = β·M/N
-    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C| (Burgess et al.: γ = 1000, C → 25 over 1e5 steps)
-    capacity_max: float = 25.0  # nats, reached after capacity_steps
-    capacity_steps: int = 100_000
-
-    def validate(self) -> None:
-        _check_choice("objective", self.kind, OBJECTIVES)
-        for name in ("beta", "beta_norm"):
-            value = getattr(self, name)
-            if value is not None and not (value >= 0):  # also rejects NaN
-                raise BetaVAEError(f"{name} must be >= 0, got {value}; β < 0 would reward a larger KL")
-        if self.gamma < 0 or self.capacity_max < 0 or self.capacity_steps < 1:
-            raise BetaVAEError("capacity objective needs gamma >= 0, capacity_max >= 0 and capacity_steps >= 1")
-
-    def resolve(self, model: ModelConfig, default_beta: float) -> None:
-        """Fill in whichever of β / β_norm was not given (neither: the paper's β for the dataset)."""
-        if self.beta is None and self.beta_norm is None:
-            self.beta = default_beta
-        elif self.beta is not None and self.beta_norm is not None:
-            implied = float(self.beta) * model.latents / model.num_pixels
-            if not math.isclose(implied, self.beta_norm, rel_tol=1e-6):
-                raise BetaVAEError(f"beta {self.beta} and beta_norm {self.beta_norm} disagree (β·M/N = {implied:.6g}"
-                                   f" for M={model.latents}, N={model.num_pixels}); give only one of them")
-        if self.beta is None:
-            self.beta = float(self.beta_norm) * model.num_pixels / model.latents
-        self.beta_norm = float(self.beta) * model.latents / model.num_pixels
-
-
-@dataclass
-class OptimConfig:
-    """Optimiser; None means the paper's choice for the architecture (Table 1)."""
-
-    name: str | None = None
-    lr: float | None = None
-
-    def validate(self) -> None:
-        if self.name is not None:
-            _check_choice("optimizer", self.name, OPTIMIZERS)
-        if self.lr is not None and not (self.lr > 0):
-            raise BetaVAEError(f"lr must be > 0, got {self.lr}")
-
-    def resolve(self, model: ModelConfig, objective: str = "beta") -> None:
-        paper_name, paper_lr = CAPACITY_OPTIMIZER if objective == "capacity" else PAPER_OPTIMIZER[model.arch]
-        if self.name is None:
-            self.name = paper_name
-            self.lr = self.lr if self.lr is not None else paper_lr
-        if self.lr is None:
-            self.lr = 1e-2 if self.name == "adagrad" else 1e-4
-
-
-@dataclass
-class TrainConfig:
-    """The loop: how long, how big a batch, which seed, where."""
-
-    steps: int = 1000
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    tensorboard: bool = False
-    keep_steps: tuple[int, ...] = ()  # also keep the weights of these steps in RUN/checkpoints/ (training curves)
-
-    def validate(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise BetaVAEError(f"{name} must be a positive integer, got {value!r}")
-        self.keep_steps = tuple(sorted(set(self.keep_steps)))
-        if any(step < 1 for step in self.keep_steps):
-            raise BetaVAEError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise BetaVAEError(f"seed must be a non-negative integer, got {self.seed!r}")
-        _check_choice("device", self.device, DEVICES)
-
-
-@dataclass
-class InfoGANConfig:
-    """App. A.2 (InfoGAN baseline): codes, instance noise, MI weight and the two Adam learning rates."""
-
-    codes: int = 5  # continuous codes c ~ U(−1, 1); the other model.latents − codes generator inputs are noise
-    width: int = 64  # DCGAN channel base: convolutions of width·(1, 2, 4, 8)
-    instance_noise: float = 0.2  # std of Gaussian noise on the discriminator's inputs (images in [−1, 1])
-    info_weight: float = 1.0  # λ of the mutual-information term
-    lr_discriminator: float = 2e-4  # Chen et al. (2016), App. C: 2e-4 for D, 1e-3 for G, λ = 1
-    lr_generator: float = 1e-3  # generator and recognition head Q
-
-    def validate(self) -> None:
-        for name in ("codes", "width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise BetaVAEError(f"infogan.{name} must be a positive integer, got {value!r}")
-        for name in ("instance_noise", "info_weight"):
-            if not (getattr(self, name) >= 0):
-                raise BetaVAEError(f"infogan.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr_discriminator", "lr_generator"):
-            if not (getattr(self, name) > 0):
-                raise BetaVAEError(f"infogan.{name} must be > 0, got {getattr(self, name)}")
-
-
-@dataclass
-class DCIGNConfig:
-    """Kulkarni et al. (2015) (DC-IGN baseline): latent units owned by each factor, and the invariance signal."""
-
-    units_per_factor: int | None = None  # None: model.latents // number of factors; leftover units are free
-    invariance: float = 1.0  # λ: clamped units are pulled towards their batch mean with gradient λ(z − z̄)/b
-
-    def validate(self) -> None:
-        if self.units_per_factor is not None and (not isinstance(self.units_per_factor, int)
-                                                  or self.units_per_factor < 1):
-            raise BetaVAEError(f"dcign.units_per_factor must be a positive integer or null, "
-                               f"got {self.units_per_factor!r}")
-        if not (self.invariance >= 0):
-            raise BetaVAEError(f"dcign.invariance must be >= 0, got {self.invariance}")
-
-
-@dataclass
-class RunConfig:
+class RunConfig(CommonConfig):
     """Everything that defines one training run; saved as ``config.json`` in the run directory."""
 
-    model_type: Literal["beta-vae"] | str = "beta-vae"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    infogan: InfoGANConfig = field(default_factory=InfoGANConfig)  # used only by model_type "infogan"
-    dcign: DCIGNConfig = field(default_factory=DCIGNConfig)  # used only by model_type "dcign"
+    @property
+    def spec(self) -> ModelSpec:
+        return model_spec(self.model_type)
 
     def validate(self) -> RunConfig:
-        _check_field_types(self, "config")
-        for name in ("data", "model", "objective", "optim", "train", "infogan", "dcign"):
-            _check_field_types(getattr(self, name), name)
-        for part in (self.model, self.objective, self.optim, self.train, self.infogan, self.dcign):
-            part.validate()
-        return self
-
-    def resolve(self, image_shape: tuple[int, int, int]) -> RunConfig:
-        """Fill every default that depends on the dataset or other fields, then validate the whole."""
-        self.validate()
-        defaults = dataset_defaults(self.data.dataset)
-        self.model.arch = self.model.arch or defaults.arch
-        self.model.likelihood = self.model.likelihood or defaults.likelihood
-        self.model.latents = self.model.latents or defaults.latents
-        self.model.image_shape = tuple(self.model.image_shape or image_shape)
-        self.validate()
-        self.objective.resolve(self.model, defaults.beta)
-        self.optim.resolve(self.model, self.objective.kind)
+        """The common parts, then the model's section: its defaults when unset, else of the model's type."""
+        super().validate()
+        spec = self.spec
+        if spec.section is None:
+            if self.section is not None:
+                raise BetaVAEError(f"--model {spec.name} has no settings of its own, got {self.section!r}")
+            return self
+        if self.section is None:
+            self.section = spec.section()
+        elif not isinstance(self.section, spec.section):
+            raise BetaVAEError(f"--model {spec.name} takes its settings as {spec.section.__name__}, got "
+                               f"{type(self.section).__name__}")
+        validate_section(self.section, spec.section_key)
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values: dict[str, Any] = {"model_type": self.model_type}
+        values.update({name: dataclasses.asdict(getattr(self, name)) for name in COMMON_SECTIONS})
+        spec = MODELS.get(self.model_type)
+        if spec is not None and spec.section is not None:
+            values[spec.section_key] = dataclasses.asdict(self.section or spec.section())
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
-        return _from_dict(cls, values, "config")
+        if not isinstance(values, dict):
+            raise BetaVAEError(f"config must be a JSON object, got {type(values).__name__}")
+        values = dict(values)
+        spec = MODELS.get(values.get("model_type", "beta-vae"))  # an unknown model is named by validate()
+        section = None
+        if spec is not None and spec.section_key is not None and spec.section_key in values:
+            section = from_dict_into(spec.section, values.pop(spec.section_key), spec.section_key)
+        for key in LEGACY_SECTIONS:
+            values.pop(key, None)
+        if "section" in values:  # the slot is internal: in config.json a model's section sits under its own key
+            raise BetaVAEError(f"unknown key 'section' in config; the settings of --model {values.get('model_type')} "
+                               f"sit under the key {spec.section_key if spec else 'of its section'!r}")
+        common = from_dict_into(CommonConfig, values, "config")
+        common.section = section
+        return cls(**{field.name: getattr(common, field.name) for field in dataclasses.fields(CommonConfig)})
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -280,65 +107,3 @@ class RunConfig:
             raise BetaVAEError(f"cannot read config file {path} ({exc.strerror}); give a JSON file, e.g. one "
                                "written by `betavae train --print-config`") from None
         return cls.from_dict(values).validate()
-
-
-def _check_field_types(part: Any, where: str) -> None:
-    """Each field holds a value of its declared type (a JSON config can hold anything); numbers are finite."""
-    hints = typing.get_type_hints(type(part))
-    for config_field in dataclasses.fields(part):
-        value, hint = getattr(part, config_field.name), hints[config_field.name]
-        if dataclasses.is_dataclass(value):
-            continue
-        if not _matches(value, hint):
-            expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-            raise BetaVAEError(f"{where}.{config_field.name} must be {expected}, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise BetaVAEError(f"{where}.{config_field.name} must be a finite number, got {value!r}")
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, argument) for argument in arguments)
-    if origin is Literal:
-        return value in arguments
-    if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
-        return isinstance(value, (tuple, list)) and all(_matches(item, arguments[0]) for item in value)
-    if origin is tuple:
-        return (isinstance(value, (tuple, list)) and len(value) == len(arguments)
-                and all(_matches(item, argument) for item, argument in zip(value, arguments)))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    return True
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise BetaVAEError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def _from_dict(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise BetaVAEError(f"{where} must be a JSON object, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise BetaVAEError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif name in ("image_shape", "keep_steps") and isinstance(value, list):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)

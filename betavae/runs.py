@@ -41,6 +41,7 @@ import torch
 from betavae.config import RunConfig
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_torch_save, atomic_write_json, atomic_write_text, notice, read_json
+from betavae.models.registry import build_model
 
 FINISHED, DIVERGED, RUNNING, INTERRUPTED = "finished", "diverged", "running", "interrupted"
 STATES = (FINISHED, DIVERGED, RUNNING, INTERRUPTED)
@@ -275,8 +276,8 @@ def resume_config(saved: RunConfig, changes: dict[str, Any], where: str | Path) 
 
 def _refused_changes(values: dict[str, Any], changes: dict[str, Any]) -> str:
     """The changes a resume may not make, as "its model.latents is 10, not 5" (empty if none)."""
-    refused = [f"its {name} is {_show(values[name])}, not {_show(value)}" for name, value in changes.items()
-               if name not in (*RESUME_SETTINGS, "train.steps") and not _same_value(values[name], value)]
+    refused = [f"its {name} is {_show(values.get(name))}, not {_show(value)}" for name, value in changes.items()
+               if name not in (*RESUME_SETTINGS, "train.steps") and not _same_value(values.get(name), value)]
     return ", ".join(refused)
 
 
@@ -335,8 +336,6 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
 def load_model(path: str | Path, device: torch.device | str = "cpu",
                step: int | None = None) -> tuple[RunConfig, torch.nn.Module]:
     """The trained model of a run directory (its latest checkpoint, or the weights kept at ``step``), in eval mode."""
-    from betavae.models.registry import build_model
-
     run = RunDir(path)
     config = run.config()
     state = run.load_checkpoint(device, step)

@@ -18,7 +18,8 @@ from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.io import append_jsonl, atomic_write_json, ensure_writable_dir, notice, provenance, read_json
-from betavae.models.registry import ABSURD_LOSS, DivergedLoss, build_task, divergence_hint, prepare_config
+from betavae.models.registry import build_task, divergence_hint, prepare_config
+from betavae.models.training import ABSURD_LOSS, DivergedLoss
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
 

@@ -41,7 +41,8 @@ def run_config(model_type: str, **train_values) -> RunConfig:
     values = {"steps": 10, "batch_size": 16, "checkpoint_every": 5, "log_every": 5, "device": "cpu"}
     values.update(train_values)
     return RunConfig(model_type=model_type, data=DataConfig(dataset="synthetic-squares"),
-                     train=TrainConfig(**values), infogan=InfoGANConfig(width=8))
+                     train=TrainConfig(**values),
+                     section=InfoGANConfig(width=8) if model_type == "infogan" else None)
 
 
 def log(run_dir):
@@ -219,8 +220,9 @@ def test_infogan_recognises_its_own_codes_after_a_short_run(tmp_path):
         "samples_step0000000.png", "samples_step0000030.png"]
 
 
-@pytest.mark.parametrize("model_type", ["infogan", "dcign"])
+@pytest.mark.parametrize("model_type", ["infogan", "dcign", "factor-vae", "beta-tcvae", "dip-vae-1", "dip-vae-2"])
 def test_resume_gives_identical_parameters(tmp_path, model_type):
+    """Every model resumes bit for bit: the baselines here, the β-VAE in test_train, the successors of issue 13."""
     train(run_config(model_type), tmp_path / "straight", progress=False)
     train(run_config(model_type), tmp_path / "resumed", progress=False, stop_after=5)
     train(run_config(model_type), tmp_path / "resumed", resume=True, progress=False)
@@ -232,7 +234,7 @@ def test_resume_gives_identical_parameters(tmp_path, model_type):
 
 
 def test_infogan_non_finite_loss_raises_before_any_update():
-    from betavae.models.registry import DivergedLoss
+    from betavae.models.training import DivergedLoss
 
     config = prepare_config(run_config("infogan"), (1, 64, 64))
     task = build_task(config, torch.device("cpu"))
@@ -249,11 +251,11 @@ def test_infogan_config_is_checked():
     with pytest.raises(BetaVAEError, match="does not use --beta"):
         prepare_config(config, (1, 64, 64))
     config = run_config("infogan")
-    config.infogan.codes = 11
+    config.section.codes = 11
     with pytest.raises(BetaVAEError, match="exceeds the generator's 10 inputs"):
         prepare_config(config, (1, 64, 64))
     config = run_config("infogan")
-    config.infogan.lr_generator = 0
+    config.section.lr_generator = 0
     with pytest.raises(BetaVAEError, match="infogan.lr_generator must be > 0"):
         config.validate()
     prepared = prepare_config(run_config("infogan"), (1, 64, 64))
@@ -265,7 +267,7 @@ def test_infogan_config_is_checked():
 
 def dcign_task(invariance: float) -> DCIGNTask:
     config = run_config("dcign")
-    config.dcign = DCIGNConfig(invariance=invariance)
+    config.section = DCIGNConfig(invariance=invariance)
     torch.manual_seed(0)
     return build_task(prepare_config(config, (1, 64, 64)), torch.device("cpu"))
 
@@ -294,7 +296,7 @@ def test_dcign_clamped_units_get_only_the_invariance_gradient(invariance):
     indices = task.batch_indices(LARGE, 16, torch.Generator().manual_seed(1))
     batch = torch.from_numpy(LARGE.images(indices.numpy())).float() / 255
     config = task.config
-    result = dcign_loss(task.model, batch, task.clamped, config.model, config.objective, config.dcign, 0,
+    result = dcign_loss(task.model, batch, task.clamped, config.model, config.objective, task.section, 0,
                         torch.Generator().manual_seed(0))
     result.mean.retain_grad()
     result.logvar.retain_grad()
@@ -328,7 +330,8 @@ def test_dcign_needs_ground_truth_factors():
 
 # --- every trained row is scorable ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_type,dim", [("vae", 10), ("infogan", 5), ("dcign", 10)])
+@pytest.mark.parametrize("model_type,dim", [("vae", 10), ("infogan", 5), ("dcign", 10), ("factor-vae", 10),
+                                            ("beta-tcvae", 10), ("dip-vae-1", 10), ("dip-vae-2", 10)])
 def test_trained_runs_are_representations(tmp_path, model_type, dim):
     train(run_config(model_type, steps=2), tmp_path / "run", progress=False)
     representation = load_run_representation(tmp_path / "run")

@@ -20,7 +20,7 @@ import betavae.io
 import betavae.train
 from betavae.cli import main
 from betavae.errors import BetaVAEError, DivergedError
-from betavae.models.registry import ABSURD_LOSS, DivergedLoss, check_loss
+from betavae.models.training import ABSURD_LOSS, DivergedLoss, check_loss
 from betavae.runs import RunDir, load_checkpoint, load_model, save_checkpoint
 from betavae.train import train
 

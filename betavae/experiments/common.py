@@ -14,6 +14,7 @@ from betavae.metrics.factor_classification import Table2Settings
 from betavae.metrics.higgins import BetaVAESettings, DlibSettings
 from betavae.metrics.linear import ClassifierSettings
 from betavae.metrics.registry import METRICS, PAPER_METRICS, metric_names
+from betavae.models.infogan import InfoGANConfig
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,13 @@ def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None 
     """The paper's 2D-shapes β-VAE run (Table 1 defaults for ``dataset``) at this budget."""
     config = RunConfig(
         model_type=model_type,
+        section=InfoGANConfig(width=budget.gan_width) if model_type == "infogan" else None,
         data=DataConfig(dataset=dataset, path=data_path, subset=subset),
         model=ModelConfig(latents=latents),
         objective=ObjectiveConfig(beta=beta, beta_norm=beta_norm),
         train=TrainConfig(steps=budget.steps, seed=seed, device=device, checkpoint_every=budget.checkpoint_every,
                           log_every=max(1, min(100, budget.steps // 10))),
     )
-    config.infogan.width = budget.gan_width
     return config
 
 

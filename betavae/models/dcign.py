@@ -23,12 +23,30 @@ from dataclasses import dataclass
 
 import torch
 
-from betavae.config import DCIGNConfig, ModelConfig, ObjectiveConfig, RunConfig
+from betavae.config_common import CommonConfig, ModelConfig, ObjectiveConfig, option
 from betavae.data.ground_truth import GroundTruthData, ImageDataset
 from betavae.data.registry import FOLDER_DATASETS
 from betavae.errors import BetaVAEError
-from betavae.models.registry import check_loss, make_optimizer
-from betavae.models.vae import BetaVAE, Forward, LossTerms, objective
+from betavae.models.training import ModelSpec, make_optimizer, update
+from betavae.models.vae import (
+    BetaVAE,
+    Forward,
+    LossTerms,
+    beta_vae_divergence_hint,
+    objective,
+    require_unit_beta,
+    vae_terms,
+)
+
+
+@dataclass
+class DCIGNConfig:
+    """Kulkarni et al. (2015) (DC-IGN baseline): latent units owned by each factor, and the invariance signal."""
+
+    units_per_factor: int | None = option(None, "latent units per factor (default --latents // number of "
+                                                "factors; leftover units are free)", minimum=1)
+    invariance: float = option(1.0, "λ: clamped units are pulled towards their batch mean with gradient "
+                                    "λ(z − z̄)/b", minimum=0)
 
 
 def factor_units(latents: int, num_factors: int, units_per_factor: int | None = None) -> list[range]:
@@ -103,8 +121,8 @@ def dcign_loss(model: BetaVAE, x: torch.Tensor, clamped: torch.Tensor, model_con
 class DCIGNTask:
     """Batches with one varying factor; ``batch_indices`` records which, ``step`` clamps the others' units."""
 
-    def __init__(self, config: RunConfig, device: torch.device):
-        self.config = config
+    def __init__(self, config: CommonConfig, section: DCIGNConfig, device: torch.device):
+        self.config, self.section = config, section
         self.model = BetaVAE(config.model).to(device)
         self.optimizers = {"model": make_optimizer(config.optim.name, self.model.parameters(), config.optim.lr,
                                                    device)}
@@ -113,7 +131,7 @@ class DCIGNTask:
     def batch_indices(self, data: ImageDataset, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         if not isinstance(data, GroundTruthData):
             raise BetaVAEError(f"--model dcign needs a dataset with ground-truth factors; {data.name} has none")
-        groups = factor_units(self.config.model.latents, data.num_factors, self.config.dcign.units_per_factor)
+        groups = factor_units(self.config.model.latents, data.num_factors, self.section.units_per_factor)
         factor, indices = one_factor_batch(data, batch_size, generator)
         self.clamped = clamped_units(self.config.model.latents, groups, factor)
         return indices
@@ -122,22 +140,23 @@ class DCIGNTask:
         if self.clamped is None:
             raise RuntimeError("DCIGNTask.step needs a batch from DCIGNTask.batch_indices first")
         config = self.config
-        result = dcign_loss(self.model, batch, self.clamped, config.model, config.objective, config.dcign, step, noise)
-        check_loss(result.loss)
-        optimizer = self.optimizers["model"]
-        optimizer.zero_grad(set_to_none=False)
-        result.loss.backward()
-        optimizer.step()
-        terms = result.terms
-        return {"loss": result.loss, "reconstruction": terms.reconstruction, "kl": terms.kl,
-                "kl_per_latent": terms.kl_per_latent, "invariance": result.invariance}
+        result = dcign_loss(self.model, batch, self.clamped, config.model, config.objective, self.section, step,
+                            noise)
+        update(self.optimizers["model"], result.loss)
+        return {**vae_terms(result.terms), "loss": result.loss, "invariance": result.invariance}
 
 
-def prepare_dcign_config(config: RunConfig) -> None:
+def prepare_dcign(config: CommonConfig, section: DCIGNConfig, image_shape: tuple[int, int, int]) -> None:
     """DC-IGN needs the full factor grid of a ground-truth dataset; its networks default to the Table 1 conv."""
     if config.data.dataset in FOLDER_DATASETS:
         raise BetaVAEError(f"--model dcign needs a dataset with ground-truth factors (dsprites, synthetic-squares); "
                            f"{config.data.dataset} has none")
     if config.data.subset is not None:
         raise BetaVAEError("--model dcign draws its batches from the full factor grid; drop --subset")
+    require_unit_beta(config, "dcign")
     config.model.arch = config.model.arch or "conv"
+    config.resolve(image_shape)
+
+
+MODEL = ModelSpec("dcign", "DC-IGN (Kulkarni et al. 2015), the semi-supervised baseline of Sec. 4.2", DCIGNTask,
+                  prepare_dcign, lambda config, section: "dcign", beta_vae_divergence_hint, DCIGNConfig, "dcign")

@@ -14,16 +14,33 @@ Chen et al.'s released code, so the shared body also learns features that carry 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from betavae.config import InfoGANConfig, ModelConfig, RunConfig, dataset_defaults
+from betavae.config_common import CommonConfig, ModelConfig, dataset_defaults, option
 from betavae.errors import BetaVAEError
-from betavae.models.registry import check_loss, uniform_batch_indices
+from betavae.models.training import ModelSpec, uniform_batch_indices, update
 
 LEAK = 0.1  # Chen et al. (2016), App. C
 Q_HIDDEN = 128
+
+
+@dataclass
+class InfoGANConfig:
+    """App. A.2 (InfoGAN baseline): codes, instance noise, MI weight and the two Adam learning rates."""
+
+    codes: int = option(5, "continuous codes c ~ U(-1, 1); the other --latents minus codes generator inputs are "
+                           "noise", minimum=1)
+    width: int = option(64, "DCGAN channel base: convolutions of width·(1, 2, 4, 8)", minimum=1, flag="gan-width")
+    instance_noise: float = option(0.2, "std of Gaussian noise on the discriminator's inputs (images in [-1, 1])",
+                                   minimum=0)
+    info_weight: float = option(1.0, "λ of the mutual-information term", minimum=0)
+    # Chen et al. (2016), App. C: 2e-4 for D, 1e-3 for G, λ = 1
+    lr_discriminator: float = option(2e-4, "Adam lr of the discriminator D", above=0)
+    lr_generator: float = option(1e-3, "Adam lr of the generator G and recognition head Q", above=0)
 
 
 def dcgan_generator(inputs: int, channels: int, width: int) -> nn.Module:
@@ -114,28 +131,18 @@ def adam(parameters, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(parameters, lr=lr, betas=(0.5, 0.999))
 
 
-def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    """One step on ``loss``; non-finite losses raise before any parameter of this optimiser moves."""
-    check_loss(loss)
-    optimizer.zero_grad(set_to_none=False)
-    loss.backward()
-    optimizer.step()
-
-
 class InfoGANTask:
     """One discriminator step, then one generator + Q step, on each batch of real images."""
 
     batch_indices = staticmethod(uniform_batch_indices)
 
-    def __init__(self, config: RunConfig, device: torch.device):
-        self.config = config.infogan
-        self.model = InfoGAN(config.model, config.infogan).to(device)
+    def __init__(self, config: CommonConfig, section: InfoGANConfig, device: torch.device):
+        self.config = section
+        self.model = InfoGAN(config.model, section).to(device)
         model = self.model
         self.optimizers = {
-            "discriminator": adam([*model.body.parameters(), *model.d_head.parameters()],
-                                  config.infogan.lr_discriminator),
-            "generator": adam([*model.generator.parameters(), *model.q_head.parameters()],
-                              config.infogan.lr_generator),
+            "discriminator": adam([*model.body.parameters(), *model.d_head.parameters()], section.lr_discriminator),
+            "generator": adam([*model.generator.parameters(), *model.q_head.parameters()], section.lr_generator),
         }
 
     def instance_noise(self, images: torch.Tensor, noise: torch.Generator) -> torch.Tensor:
@@ -169,7 +176,7 @@ VAE_ONLY_SETTINGS = {("model", "arch"): "--arch", ("model", "likelihood"): "--li
                      ("optim", "name"): "--optimizer", ("optim", "lr"): "--lr"}
 
 
-def prepare_infogan_config(config: RunConfig, image_shape: tuple[int, int, int]) -> RunConfig:
+def prepare_infogan(config: CommonConfig, section: InfoGANConfig, image_shape: tuple[int, int, int]) -> None:
     """Check the InfoGAN settings and take the data's image shape (no β, architecture or VAE optimiser)."""
     given = [flag for (section, name), flag in VAE_ONLY_SETTINGS.items()
              if getattr(getattr(config, section), name) is not None]
@@ -185,7 +192,14 @@ def prepare_infogan_config(config: RunConfig, image_shape: tuple[int, int, int])
     if tuple(config.model.image_shape[1:]) != (64, 64):
         raise BetaVAEError(f"the InfoGAN convolutions take 64x64 images, got {config.model.image_shape[1:]}; "
                            "prepare the data with --size 64")
-    if config.infogan.codes > config.model.latents:
-        raise BetaVAEError(f"infogan.codes ({config.infogan.codes}) exceeds the generator's {config.model.latents} "
+    if section.codes > config.model.latents:
+        raise BetaVAEError(f"infogan.codes ({section.codes}) exceeds the generator's {config.model.latents} "
                            "inputs (--latents), which hold the codes c and the noise z together")
-    return config
+
+
+def infogan_divergence_hint(config: CommonConfig, section: InfoGANConfig) -> str:
+    return "lower --lr-discriminator / --lr-generator or raise --instance-noise"
+
+
+MODEL = ModelSpec("infogan", "InfoGAN (Chen et al. 2016), the baseline of App. A.2", InfoGANTask, prepare_infogan,
+                  lambda config, section: "infogan", infogan_divergence_hint, InfoGANConfig, "infogan")

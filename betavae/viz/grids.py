@@ -63,9 +63,7 @@ def run_caption(run_dir: str | Path) -> str:
 
     run = RunDir(run_dir)
     config, status = run.config(), run.status()
-    model = config.model_type if config.model_type in ("infogan", "dcign") else f"β = {config.objective.beta:g}"
-    if config.objective.kind == "capacity" and config.model_type == "beta-vae":
-        model = f"capacity C → {config.objective.capacity_max:g} nats, γ = {config.objective.gamma:g}"
+    model = config.spec.describe(config, config.section)
     return f"{run.path.resolve().name}: {model}, step {status.get('step', '?')} of {config.train.steps}"
 
 
