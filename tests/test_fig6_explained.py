@@ -247,3 +247,20 @@ def test_sensitivity_skips_full_batch_budgets_above_the_plans_cap_and_reports_th
     assert set(scores) == {reading.label for reading in readings(plan)} - skipped == set(seconds)
     summary = summarise({"pca": scores}, [row for row in FIG6_ROWS if row.key == "pca"], readings(plan))
     assert not skipped & set(summary["readings"]) and Reading().label in summary["readings"]
+
+
+def test_sensitivity_scores_are_read_back_not_recomputed(tmp_path):
+    from betavae.experiments.metric_sensitivity import _cached_scores
+
+    identity = {"plan": {"updates": (1_000, 10_000)}, "row": "pca"}  # tuples come back from JSON as lists
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"scores": {"std b64 conv": [0.9]}, "seconds": {"std b64 conv": 1.0}}
+
+    first = _cached_scores(tmp_path / "pca.json", identity, compute)
+    again = _cached_scores(tmp_path / "pca.json", identity, compute)
+    assert len(calls) == 1 and again["scores"] == first["scores"] == {"std b64 conv": [0.9]}
+    _cached_scores(tmp_path / "pca.json", {**identity, "row": "ica"}, compute)  # what it was computed for changed
+    assert len(calls) == 2

@@ -246,6 +246,7 @@ def _cached_scores(path: Path, identity: dict, compute) -> dict:
     only if that changed."""
     import json
 
+    identity = json.loads(json.dumps(identity))  # as stored: tuples become lists
     if path.exists():
         stored = json.loads(path.read_text())
         if stored.get("identity") == identity and "seconds" in stored:
