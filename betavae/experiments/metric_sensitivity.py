@@ -143,7 +143,7 @@ def run(ctx: ExperimentContext) -> Path:
         f"pixels, PCA, ICA, an untrained VAE (seed 0), and a VAE and a β-VAE (β = 4) trained {plan.steps} steps "
         f"(seed 0; their scores depend on training length far more than on the classifier: see the training-curve "
         f"experiment). Trained models: {'; '.join(sources.values()) or 'none'}. Each reading is scored with "
-        f"{plan.classifier_seeds} classifier seeds (each its own points) on "
+        f"{plan.classifier_seeds} classifier seed(s) (each its own points) on "
         f"{plan.num_test} test points; cells are the mean over classifier seeds, in %. Reading labels: std/raw = "
         f"inputs standardised or not; b64/full = minibatch 64 or full batch; conv = Adagrad until the training loss "
         f"stops improving, 1e3… = that many Adagrad updates; L and n where they differ from 64 and "
@@ -169,16 +169,19 @@ def run(ctx: ExperimentContext) -> Path:
                       "ours − paper (points) for every representation under every reading")
         report.heading("What each choice does")
         report.paragraph(summary["effects"])
-    capped = sorted({reading.label for reading in reading_list for key in scores if reading.label not in scores[key]})
+    capped = {reading.label: [labels[key] for key in keys if reading.label not in scores[key]]
+              for reading in reading_list}
+    capped = {label: rows_missing for label, rows_missing in capped.items() if rows_missing}
     if capped:
         report.paragraph(
             f"Not run at this budget ('–'), their cost above the plan's cap of {plan.max_full_batch_work:.0e} "
-            f"(updates × points × code dimensions): {', '.join(capped)} for "
-            f"{', '.join(labels[key] for key in keys if any(label not in scores[key] for label in capped))}. "
-            "Full batch means every update touches all the training points; the paper budget runs them all.")
+            "(updates × points × code dimensions): " + "; ".join(
+                f"{label} ({'every row' if len(missing) == len(keys) else ', '.join(missing)})"
+                for label, missing in capped.items()) +
+            ". Full batch means every update touches all the training points; the paper budget runs them all.")
     total = sum(sum(row.values()) for row in seconds.values())
-    report.paragraph(f"Fitting the classifiers took {total / 60:.0f} CPU-minutes in all (per row and reading in "
-                     "results.json, `fit_seconds`).")
+    report.paragraph(f"Fitting the classifiers took {total / 60:.0f} minutes in all, wall clock (per row and "
+                     "reading in results.json, `fit_seconds`).")
     missing = [row.label for row in rows if row.key not in scores]
     if missing:
         report.paragraph(f"Not scored (their training diverged): {', '.join(missing)}.")
