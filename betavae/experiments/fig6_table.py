@@ -24,6 +24,7 @@ from betavae.experiments.common import (
     size_notes,
 )
 from betavae.experiments.later_metrics import add_later_metrics
+from betavae.experiments.metric_sensitivity import Reading
 from betavae.experiments.rows import RowResult, score_rows
 from betavae.experiments.table2 import add_table2
 from betavae.experiments.training_curve import CURVE_OF_ROW
@@ -152,7 +153,9 @@ def _by_reading(row, found: tuple[Path, dict] | None) -> str:
     scored = {label: fit["ours"][row.key] for label, fit in readings.items() if row.key in fit.get("ours", {})}
     if not scored:
         return ""
-    default = next(iter(scored))  # the experiment lists its default reading first
+    default = Reading().label  # the reading `betavae evaluate` uses
+    if default not in scored:
+        return ""
     best = min(scored, key=lambda label: abs(scored[label] - row.paper_mean))
     return (f"Classifier reading ({folder.name}/report.md, its own model of this row): the default reading "
             f"'{default}' scores {scored[default]:.1f} %, the reading closest to the paper '{best}' "
