@@ -77,7 +77,8 @@ def main() -> None:
                     startup += time.perf_counter() - stopping
             wall += startup
             rows.append((label, wall, (wall * workers - total_own) / args.runs, total_own / args.runs))
-            print(f"  done: {label} ({wall:.1f} s)", flush=True)
+            print(f"  done: {label} ({wall:.1f} s" + (f", of which {startup:.1f} s starting and stopping Ray)"
+                                                      if executor.kind == "ray" else ")"), flush=True)
     serial = rows[0][1]
     print(f"\n{'executor':<34} {'wall s':>8} {'× serial':>9} {'own s/run':>10} {'overhead s/run':>15}")
     for label, wall, overhead, own in rows:

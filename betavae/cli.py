@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
     reproduce.add_argument("--executor", default="local", choices=("local", "ray"),
-                           help="where the training runs go: local processes (default), or ray tasks "
-                                "(pip install 'betavae[ray]')")
+                           help="where the training runs go: local processes (default), or ray tasks, one per "
+                                "training run and one per evaluation (pip install 'betavae[ray]')")
     reproduce.add_argument("--address", help="ray: join this cluster (`ray start --head` prints it; default "
                                              "$RAY_ADDRESS, else a local Ray instance for this command)")
     reproduce.add_argument("--cpus-per-run", type=float, help="CPUs (torch threads) per run (ray default 1; local "

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import platform
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -243,26 +245,32 @@ def read_evaluation_file(path: str | Path) -> dict:
 
 
 def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
-                    progress: bool = True, subject: dict | None = None) -> dict:
+                    progress: bool = True, subject: dict | None = None, compute: bool = True) -> dict | None:
     """The evaluation assembled from the entries stored in ``path`` under :func:`metric_key`; the metrics without
-    one are computed (one encoder pass serves them all), stored (atomically) and added.
+    one are computed (one encoder pass serves them all), stored (atomically) and added. With ``compute=False``:
+    None unless every metric is stored.
 
     ``path`` (a run's ``eval.json``) holds one entry per metric key, so a metric already scored for the same
     settings, data and subject is never recomputed, and adding or changing one metric leaves the others' numbers
-    where they are. ``make_representation`` is only called when something must be computed.
+    where they are. ``make_representation`` is only called when something must be computed. Processes that score
+    the same file at once (Ray tasks on one run's steps) each add their entries: the write merges under a lock.
     """
     stored = read_evaluation_file(path)
     keys = {name: metric_key(name, settings, data, subject) for name in settings.names()}
     missing = [name for name, key in keys.items() if key not in stored["metrics"]]
+    if missing and not compute:
+        return None
     timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
     if missing:
         computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject)
-        from betavae.io import provenance
+        from betavae.io import file_lock, provenance
 
-        record = provenance()
-        for entry in computed["metrics"].values():
-            stored["metrics"][entry["key"]] = {**entry, "provenance": record}
-        atomic_write_json(path, stored)
+        record = {**provenance(), "host": platform.node(), "pid": os.getpid()}  # where: a cluster has many nodes
+        with file_lock(path):
+            stored = read_evaluation_file(path)  # as it is now: another process may have added entries meanwhile
+            for entry in computed["metrics"].values():
+                stored["metrics"][entry["key"]] = {**entry, "provenance": record}
+            atomic_write_json(path, stored)
         timing = computed["timing"]
     entries = {name: stored["metrics"][key] for name, key in keys.items()}
     first = next(iter(entries.values()))
@@ -275,19 +283,23 @@ def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, devi
                  progress: bool = True, step: int | None = None) -> dict:
     """Score a trained run (its latest checkpoint, or the weights kept at ``step``) on the full ground-truth
     dataset it was trained from; cached in RUN_DIR/eval.json."""
+    return evaluate_run_cached(run_dir, run_dataset(run_dir, progress), settings or EvalSettings(), device, progress,
+                               step)
+
+
+def run_dataset(run_dir: str | Path, progress: bool = True) -> GroundTruthData:
+    """The ground-truth data a run is scored on: the whole grid it was trained from (also for runs on a subset)."""
     from betavae.data.registry import load_dataset
     from betavae.runs import RunDir
 
-    run = RunDir(run_dir)
-    config = run.config()
-    data = load_dataset(config.data.dataset, config.data.path, progress)  # the whole grid, also for runs on a subset
-    return evaluate_run_cached(run.path, data, settings or EvalSettings(), device, progress, step)
+    config = RunDir(run_dir).config()
+    return load_dataset(config.data.dataset, config.data.path, progress)
 
 
 def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: EvalSettings, device: str = "auto",
-                        progress: bool = True, step: int | None = None) -> dict:
+                        progress: bool = True, step: int | None = None, compute: bool = True) -> dict | None:
     """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the checkpoint step it was scored at
-    (the latest checkpoint, or the weights kept at ``step``)."""
+    (the latest checkpoint, or the weights kept at ``step``); ``compute=False``: None unless all of it is cached."""
     from betavae.baselines.registry import load_run_representation
     from betavae.runs import RunDir
     from betavae.train import resolve_device
@@ -300,7 +312,7 @@ def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: Ev
         run.require_kept(step)
         scored_step = step
     return evaluate_cached(lambda: load_run_representation(run.path, resolve_device(device), step), data, settings,
-                           run.eval_path, progress=progress, subject={"step": scored_step})
+                           run.eval_path, progress=progress, subject={"step": scored_step}, compute=compute)
 
 
 # --- printing ---------------------------------------------------------------------------------------------------

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -100,6 +102,20 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold ``.NAME.lock`` beside ``path`` exclusively (waiting for it): for read-modify-write of a file that several
+    processes may update at once, e.g. a run's eval.json scored by two Ray tasks."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     import torch
 
@@ -188,5 +204,13 @@ def provenance() -> dict[str, Any]:
         "versions": versions,
         "git_commit": git_commit(),
         "platform": platform.platform(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": os.environ.get(COMMAND_ENV) or command_line(),
     }
+
+
+COMMAND_ENV = "BETAVAE_COMMAND"  # set in Ray tasks: the command that started the sweep, not the Ray worker's
+
+
+def command_line() -> str:
+    """This process's command, e.g. ``betavae reproduce fig6-table --budget cpu``."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -480,3 +480,41 @@ def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path):
     assert resumed.returncode == 0 and "finished at step 60" in out, err
     assert _same_parameters(run, tmp_path / "straight")
     assert [r["step"] for r in RunDir(run).log()] == [r["step"] for r in RunDir(tmp_path / "straight").log()]
+
+
+SCORE_STEP_SCRIPT = """
+import sys, time
+from pathlib import Path
+from betavae.data.synthetic import SyntheticSquares
+from betavae.evaluate import EvalSettings, evaluate_run_cached
+
+run_dir, step, go = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+data, settings = SyntheticSquares(), EvalSettings.of("beta-vae,mig", smoke=True)
+while not go.exists():  # both processes read eval.json at the same moment, then score for a while
+    time.sleep(0.01)
+evaluate_run_cached(run_dir, data, settings, "cpu", progress=False, step=step)
+"""
+
+
+def test_two_processes_scoring_one_run_at_once_both_keep_their_evaluations(tmp_path, tiny_config):
+    """eval.json is read, then written after scoring: the write merges under a lock, so that neither process's
+    entries are lost (as two Ray tasks scoring two kept steps of one run would otherwise lose one)."""
+    from betavae.data.synthetic import SyntheticSquares
+    from betavae.evaluate import EvalSettings, evaluate_run_cached
+
+    run_dir = tmp_path / "run"
+    train(tiny_config(steps=20, keep_steps=(10, 20)), run_dir)
+    go = tmp_path / "go"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    scorers = [subprocess.Popen([sys.executable, "-c", SCORE_STEP_SCRIPT, str(run_dir), str(step), str(go)], env=env,
+                                stderr=subprocess.PIPE, text=True) for step in (10, 20)]
+    time.sleep(3)  # both have imported torch and wait
+    go.touch()
+    for scorer in scorers:
+        assert scorer.wait(timeout=300) == 0, scorer.stderr.read()
+    stored = json.loads(RunDir(run_dir).eval_path.read_text())["metrics"]
+    assert sorted((entry["metric"], entry["subject"]["step"]) for entry in stored.values()) == [
+        ("beta-vae", 10), ("beta-vae", 20), ("mig", 10), ("mig", 20)]
+    for step in (10, 20):  # and each is read back as cached
+        assert evaluate_run_cached(run_dir, SyntheticSquares(), EvalSettings.of("beta-vae,mig", smoke=True),
+                                   step=step, compute=False) is not None

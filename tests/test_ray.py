@@ -112,6 +112,47 @@ def test_a_task_on_a_node_that_does_not_see_the_sweep_folder_fails_with_one_clea
         check_sees_sweep(tmp_path / "missing", "the driver's sweep id")
 
 
+def test_evaluations_on_ray_are_tasks_that_store_the_local_numbers_and_are_never_repeated(tmp_path, tiny_config,
+                                                                                         ray_instance):
+    """Four checkpoints of one run scored as four Ray tasks, two at a time on the same eval.json."""
+    import shutil
+
+    from betavae.data.synthetic import SyntheticSquares
+    from betavae.evaluate import EvalSettings, metric_result
+    from betavae.experiments.runner import EvalJob, evaluate_sweep
+    from betavae.io import command_line
+
+    spec = RunSpec("seed0", tiny_config(steps=20, keep_steps=(5, 10, 15)))
+    run_sweep([spec], tmp_path / "local", progress=False, executor=ExecutorSettings(cpus_per_run=1))
+    shutil.copytree(tmp_path / "local", tmp_path / "ray")
+    data, settings = SyntheticSquares(), EvalSettings.of("beta-vae,mig", smoke=True)
+
+    def jobs(root):
+        return [EvalJob(root / "seed0", step) for step in (5, 10, 15, None)]
+
+    here = evaluate_sweep(jobs(tmp_path / "local"), data, settings, "cpu", progress=False)
+    there = evaluate_sweep(jobs(tmp_path / "ray"), data, settings, "cpu", progress=False, executor=ON_RAY)
+    for local, on_ray in zip(here, there):
+        assert on_ray["subject"] == local["subject"]
+        for name in ("beta-vae", "mig"):
+            numbers = [{key: value for key, value in metric_result(evaluation, name).items() if not key.endswith("_s")}
+                       for evaluation in (on_ray, local)]
+            assert numbers[0] == numbers[1]
+    eval_file = tmp_path / "ray" / "seed0" / "eval.json"
+    stored = json.loads(eval_file.read_text())["metrics"].values()
+    assert sorted((entry["subject"]["step"], entry["metric"]) for entry in stored) == [
+        (step, name) for step in (5, 10, 15, 20) for name in ("beta-vae", "mig")]  # no task lost another's entries
+    assert {entry["provenance"]["pid"] for entry in stored} - {os.getpid()} == {entry["provenance"]["pid"]
+                                                                                 for entry in stored}
+    assert {entry["provenance"]["command"] for entry in stored} == {command_line()}  # the sweep's, not Ray's worker
+    stamp = eval_file.stat().st_mtime_ns
+    assert evaluate_sweep(jobs(tmp_path / "ray"), data, settings, "cpu", progress=False, executor=ON_RAY) == there
+    assert eval_file.stat().st_mtime_ns == stamp  # nothing scored again
+    other = SyntheticSquares(image_size=16)  # data the run's config.json does not name: refused, not mixed up
+    with pytest.raises(BetaVAEError, match="stored no evaluation of the sweep's data"):
+        evaluate_sweep(jobs(tmp_path / "ray")[:1], other, settings, "cpu", progress=False, executor=ON_RAY)
+
+
 @pytest.mark.slow
 def test_reproduce_on_ray_gives_the_local_numbers_and_a_rerun_recomputes_nothing(tmp_path):
     """The README's command with `--executor ray` (a local Ray instance started and stopped by the command)."""

@@ -29,6 +29,24 @@ def test_parallel_sweep_trains_every_run_once_and_reuses_them(tmp_path, tiny_con
     assert [(tmp_path / name / "checkpoint.pt").stat().st_mtime_ns for name in ("seed0", "seed1")] == stamps
 
 
+def test_each_local_worker_is_pinned_to_its_own_gpu_and_each_run_records_which(tmp_path, tiny_config):
+    """The round robin over GPUs, on this machine's CPUs: two (pretended) GPUs, two workers, four runs. What it
+    leaves untested is only torch's view of real GPUs (``visible_gpus``); a worker pinned to "1" trains on it as
+    cuda:0."""
+    from betavae.experiments.runner import _run_locally
+
+    specs = [RunSpec(f"seed{seed}", tiny_config(steps=6, seed=seed)) for seed in range(4)]
+    outcomes, before = [], os.environ.get("CUDA_VISIBLE_DEVICES")
+    _run_locally(specs, tmp_path, 2, ExecutorSettings(cpus_per_run=1), False, outcomes.append, gpus=["0", "1"])
+    assert sorted(outcome.name for outcome in outcomes) == [f"seed{seed}" for seed in range(4)]
+    pinned = {}  # worker process -> the CUDA_VISIBLE_DEVICES its runs trained under
+    for seed in range(4):
+        [session] = json.loads((tmp_path / f"seed{seed}" / "provenance.json").read_text())["sessions"]
+        assert pinned.setdefault(session["pid"], session["cuda_visible_devices"]) == session["cuda_visible_devices"]
+    assert sorted(pinned.values()) == ["0", "1"]
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # this process kept its own setting
+
+
 def test_sweep_continues_an_interrupted_run_and_keeps_a_diverged_one(tmp_path, tiny_config):
     train(tiny_config(steps=10), tmp_path / "stopped", progress=False, stop_after=5)
     exploding = tiny_config(steps=30, checkpoint_every=5)

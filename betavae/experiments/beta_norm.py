@@ -28,7 +28,7 @@ from matplotlib import colormaps
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result
+from betavae.evaluate import EvalSettings, metric_result
 from betavae.experiments.common import (
     Budget,
     ExperimentContext,
@@ -37,7 +37,7 @@ from betavae.experiments.common import (
     eval_settings,
     load_data,
 )
-from betavae.experiments.runner import RunOutcome, RunSpec, run_sweep
+from betavae.experiments.runner import EvalJob, RunOutcome, RunSpec, evaluate_sweep, run_sweep
 from betavae.io import atomic_write_json
 from betavae.metrics.protocol import seed_protocol
 from betavae.runs import FINISHED, load_model
@@ -68,9 +68,11 @@ def metric_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
 def evaluate_runs(outcomes: list[RunOutcome], data: GroundTruthData, settings: EvalSettings,
                   ctx: ExperimentContext) -> list[dict | None]:
     """Each run scored on the full ground-truth data, cached in its eval.json; None for a diverged run."""
-    return [None if outcome.state != FINISHED else
-            evaluate_run_cached(outcome.run_dir, data, settings, ctx.device, progress=ctx.progress)
-            for outcome in outcomes]
+    finished = [outcome for outcome in outcomes if outcome.state == FINISHED]
+    scored = evaluate_sweep([EvalJob(outcome.run_dir) for outcome in finished], data, settings, ctx.device,
+                            ctx.progress, ctx.executor)
+    by_name = {outcome.name: evaluation for outcome, evaluation in zip(finished, scored)}
+    return [by_name.get(outcome.name) for outcome in outcomes]
 
 
 def metric_protocol(evaluations: list[dict | None], settings: EvalSettings) -> dict:

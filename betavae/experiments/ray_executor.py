@@ -1,4 +1,5 @@
-"""``reproduce --executor ray``: each training run of a sweep is one Ray task (the optional ``betavae[ray]`` extra).
+"""``reproduce --executor ray``: each training run of a sweep, and each evaluation of a trained run, is one Ray task
+(the optional ``betavae[ray]`` extra).
 
 Ray places the tasks (``--cpus-per-run``, ``--gpus-per-run``, fractions allowed) and retries a task whose worker
 process or node died (``MAX_RETRIES``); the retry resumes from the run's last checkpoint, because the run
@@ -16,9 +17,20 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.experiments.runner import ExecutorSettings, RunOutcome, RunSpec, _worker_stopped, run_one
-from betavae.io import atomic_write_text
+from betavae.evaluate import EvalSettings
+from betavae.experiments.runner import (
+    EvalJob,
+    ExecutorSettings,
+    RunOutcome,
+    RunSpec,
+    _worker_stopped,
+    run_one,
+    torch_threads,
+)
+from betavae.io import COMMAND_ENV, atomic_write_text, command_line
+from betavae.progress import progress_bar
 
 MAX_RETRIES = 3  # a worker or node that dies: the task runs again, from the run's last checkpoint
 MARKER = ".sweep-id"  # in the sweep folder: a task that cannot read it runs on a node that does not see the folder
@@ -39,25 +51,51 @@ def import_ray():
 def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
                record: Callable[[RunOutcome], None]) -> None:
     """Train ``pending`` as Ray tasks into ``root/NAME``; ``record`` receives each outcome as it arrives."""
-    ray = import_ray()
     root = root.resolve()  # tasks may run elsewhere: a path that means the same folder on every node
     sweep_id = _mark(root)
+    calls = [(spec.name, (spec, root, sweep_id)) for spec in pending]
+    _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record)
+
+
+def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, executor: ExecutorSettings,
+                    progress: bool = True) -> None:
+    """Score each job in a Ray task of its own, which stores the evaluation in the run's eval.json (tasks on steps
+    of one run merge their entries under the file's lock)."""
+    calls = []
+    for job in jobs:
+        run_dir = job.run_dir.resolve()
+        label = run_dir.name if job.step is None else f"{run_dir.name} step {job.step}"
+        calls.append((f"scoring {label}", (run_dir, job.step, settings, device, _mark(run_dir.parent))))
+    bar = progress_bar(total=len(calls), disable=not progress, unit="run", desc="scoring runs (ray)")
+    try:
+        _run_tasks(_evaluate_task, calls, executor, {device}, lambda _: bar.update(1))
+    finally:
+        bar.close()
+
+
+def _run_tasks(function: Callable, calls: list[tuple[str, tuple]], settings: ExecutorSettings, devices: set[str],
+               record: Callable) -> None:
+    """``function(*args, threads)`` for each ``(label, args)`` of ``calls`` as a Ray task with the executor's
+    resources; ``record`` receives each result as it arrives. Ctrl-C or a failed task: the queued tasks never
+    start, the running ones are interrupted (a run checkpoints first)."""
+    ray = import_ray()
     with ray_session(settings.address):
-        gpus = _gpus_per_run(ray, settings, pending)
+        gpus = _gpus_per_run(ray, settings, devices)
         cpus = settings.cpus_per_run or 1
         _check_fits(ray, cpus, gpus)
         forwarded = {name: os.environ[name] for name in ("BETAVAE_DATA_DIR",) if name in os.environ}
+        forwarded[COMMAND_ENV] = os.environ.get(COMMAND_ENV) or command_line()  # provenance names the sweep's command
         options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=False,
-                       runtime_env={"env_vars": forwarded} if forwarded else None)
-        task, threads = ray.remote(_train_task), max(1, int(cpus))
-        running = {task.options(name=f"betavae {spec.name}", **options).remote(spec, root, sweep_id, threads): spec
-                   for spec in pending}
+                       runtime_env={"env_vars": forwarded})
+        task, threads = ray.remote(function), max(1, int(cpus))
+        running = {task.options(name=f"betavae {label}", **options).remote(*args, threads): label
+                   for label, args in calls}
         try:
             while running:
                 done, _ = ray.wait(list(running), num_returns=1)
-                spec = running.pop(done[0])
-                record(_outcome(ray, done[0], spec))
-        except BaseException:  # Ctrl-C or a failed run: queued runs never start, running ones checkpoint
+                label = running.pop(done[0])
+                record(_result(ray, done[0], label))
+        except BaseException:
             _stop(ray, list(running))
             raise
 
@@ -67,6 +105,27 @@ def _train_task(spec: RunSpec, root: Path, sweep_id: str, threads: int) -> RunOu
     check_sees_sweep(root, sweep_id)
     _worker_stopped.clear()  # Ray reuses worker processes, and starts a task only while the sweep goes on
     return run_one(spec, root / spec.name, threads)
+
+
+_datasets: dict[tuple, GroundTruthData] = {}  # in a Ray worker process: the last dataset loaded, kept for the next
+
+
+def _evaluate_task(run_dir: Path, step: int | None, settings: EvalSettings, device: str, sweep_id: str,
+                   threads: int) -> None:
+    """One evaluation, stored in the run's eval.json, on whichever node Ray chose; the data is the whole grid the
+    run was trained from (as ``betavae evaluate RUN`` scores it)."""
+    from betavae.data.registry import load_dataset
+    from betavae.evaluate import evaluate_run_cached
+    from betavae.runs import RunDir
+
+    check_sees_sweep(run_dir.parent, sweep_id)
+    config = RunDir(run_dir).config()
+    source = (config.data.dataset, config.data.path)
+    with torch_threads(threads):
+        if source not in _datasets:  # a sweep's runs share their data: load it once per worker process
+            _datasets.clear()
+            _datasets[source] = load_dataset(*source, progress=False)
+        evaluate_run_cached(run_dir, _datasets[source], settings, device, progress=False, step=step)
 
 
 def check_sees_sweep(root: Path, sweep_id: str) -> None:
@@ -124,10 +183,9 @@ def _check_answers(address: str) -> None:
                            "the cluster with `ray start --head` and pass the address it prints to --address") from None
 
 
-def _gpus_per_run(ray, settings: ExecutorSettings, pending: list[RunSpec]) -> float:
-    """``--gpus-per-run``, by default 1 where the cluster has GPUs and the runs may use them (Ray hides every GPU
-    from a task that asked for none)."""
-    devices = {spec.config.train.device for spec in pending}
+def _gpus_per_run(ray, settings: ExecutorSettings, devices: set[str]) -> float:
+    """``--gpus-per-run``, by default 1 where the cluster has GPUs and the tasks may use them (``devices``: their
+    ``--device`` values; Ray hides every GPU from a task that asked for none)."""
     cluster_gpus = ray.cluster_resources().get("GPU", 0)
     gpus = settings.gpus_per_run
     if gpus is None:
@@ -150,8 +208,8 @@ def _check_fits(ray, cpus: float, gpus: float) -> None:
                            f"has {largest[0]:g} CPUs, {largest[1]:g} GPUs); lower --cpus-per-run / --gpus-per-run")
 
 
-def _outcome(ray, ref, spec: RunSpec) -> RunOutcome:
-    """The task's outcome; its user error as raised in the task; a worker that died every time as one error."""
+def _result(ray, ref, label: str):
+    """The task's result; its user error as raised in the task; a worker that died every time as one error."""
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as error:
@@ -160,9 +218,9 @@ def _outcome(ray, ref, spec: RunSpec) -> RunOutcome:
         raise
     except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
             ray.exceptions.OutOfMemoryError) as error:
-        raise BetaVAEError(f"run {spec.name}: its Ray worker died {MAX_RETRIES + 1} times "
-                           f"({type(error).__name__}); its last checkpoint is kept: run the same command again to "
-                           "continue it") from None
+        raise BetaVAEError(f"{label}: its Ray worker died {MAX_RETRIES + 1} times ({type(error).__name__}); what "
+                           "it had done is kept (a run's last checkpoint): run the same command again to continue") \
+            from None
 
 
 def _stop(ray, refs: list) -> None:

@@ -26,8 +26,9 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
               cpus_per_run: float | None = None, gpus_per_run: float | None = None) -> Path:
     """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET[-DATASET]``);
     ``metrics`` (fig6-table): later metrics to score the same rows with, e.g. ``"all"`` or ``"mig,dci"``;
-    ``executor``: where the training runs go, ``"local"`` (``workers`` processes) or ``"ray"`` (tasks of
-    ``cpus_per_run`` / ``gpus_per_run`` on the Ray cluster at ``address``, else a local Ray instance)."""
+    ``executor``: where the training runs go, ``"local"`` (``workers`` processes; evaluations in this one) or
+    ``"ray"`` (a task for each training run and each evaluation, of ``cpus_per_run`` / ``gpus_per_run``, on the
+    Ray cluster at ``address``, else a local Ray instance)."""
     executor_settings = ExecutorSettings(executor, address, cpus_per_run, gpus_per_run)
     if executor == "ray":
         if workers is not None:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import evaluate_cached, evaluate_run_cached, metric_result
+from betavae.evaluate import evaluate_cached, metric_result
 from betavae.experiments.common import ExperimentContext, beta_vae_config, eval_settings
-from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, run_sweep
 from betavae.metrics.protocol import seed_protocol
 from betavae.metrics.registry import PAPER_METRICS
 from betavae.runs import DIVERGED
@@ -98,18 +98,18 @@ def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]
     outcomes = {outcome.name: outcome
                 for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress, ctx.executor)}
     settings = eval_settings(budget, data, PAPER_METRICS + ctx.metrics)
+    scored = [outcome for outcome in outcomes.values() if outcome.state != DIVERGED]
+    evaluations = dict(zip((outcome.name for outcome in scored),
+                           evaluate_sweep([EvalJob(outcome.run_dir) for outcome in scored], data, settings, ctx.device,
+                                          ctx.progress, ctx.executor)))
     results = []
     for row in rows:
         result = RowResult(row, len(settings.classifier_seeds))
         for seed in range(1 if row.deterministic else budget.model_seeds):
             if row.model_type:
-                outcome = outcomes[f"{row.key}-seed{seed}"]
-                if outcome.state == DIVERGED:
-                    result.evaluations.append(None)
-                    result.diverged += 1
-                    continue
-                result.evaluations.append(evaluate_run_cached(outcome.run_dir, data, settings, ctx.device,
-                                                              progress=ctx.progress))
+                name = f"{row.key}-seed{seed}"
+                result.evaluations.append(evaluations.get(name))
+                result.diverged += name not in evaluations
             else:
                 path = ctx.out_dir / "evals" / f"{row.key}-seed{seed}.json"
                 result.evaluations.append(evaluate_cached(_fitted(row.fitted, data, seed), data, settings, path,

@@ -8,19 +8,25 @@ process pool (default) or Ray tasks (``ray_executor.py``, the optional ``betavae
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from betavae.config import RunConfig
+from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
+
+if TYPE_CHECKING:
+    from betavae.evaluate import EvalSettings
 
 EXECUTORS = ("local", "ray")
 
@@ -37,6 +43,14 @@ class RunOutcome:
     run_dir: Path
     state: str  # finished | diverged
     message: str = ""
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """A trained run to score: its latest checkpoint, or the weights it kept at ``step``."""
+
+    run_dir: Path
+    step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,6 @@ def visible_gpus() -> list[str]:
 
 def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: bool = False) -> RunOutcome:
     """Train one run to completion (or divergence); resume it if it was started before."""
-    import torch
-
     from betavae.train import train
 
     if _worker_stopped.is_set():
@@ -105,19 +117,30 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: 
     run = RunDir(run_dir)
     if run.exists() and run.state == DIVERGED:
         return RunOutcome(spec.name, run_dir, DIVERGED, str(run.status().get("loss")))
-    previous_threads = torch.get_num_threads()
     try:
-        if threads:
-            torch.set_num_threads(threads)
-        train(spec.config, run_dir, resume=run.exists(), progress=progress)
+        with torch_threads(threads):
+            train(spec.config, run_dir, resume=run.exists(), progress=progress)
     except DivergedError as error:  # recorded, then handled by the paper's discard rule in the open
         return RunOutcome(spec.name, run_dir, DIVERGED, str(error))
     except (StoppedByUser, KeyboardInterrupt):
         _worker_stopped.set()
         raise
-    finally:
-        torch.set_num_threads(previous_threads)  # the caller's process as it was (run_one may run in it)
     return RunOutcome(spec.name, run_dir, FINISHED)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """``threads`` torch threads inside (None: as they are); the process's own setting again afterwards (a run or an
+    evaluation may happen in the caller's process)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def resolved(config: RunConfig) -> RunConfig:
@@ -173,16 +196,16 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
 
 
 def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: ExecutorSettings, progress: bool,
-                 record: Callable[[RunOutcome], None]) -> None:
+                 record: Callable[[RunOutcome], None], gpus: list[str] | None = None) -> None:
     """In this process (one worker: with a step bar), or in ``workers`` spawned processes, each pinned to one
-    GPU in turn when several are visible (``provenance.json`` records which)."""
+    of the ``gpus`` (default: the visible ones) in turn when there are several (``provenance.json`` records which)."""
     if workers <= 1 or len(pending) <= 1:
         threads = executor.threads(1) if executor.cpus_per_run else None  # default: this process's own setting
         for spec in pending:
             record(run_one(spec, root / spec.name, threads, progress))
         return
     context = multiprocessing.get_context("spawn")
-    gpus = visible_gpus()
+    gpus = visible_gpus() if gpus is None else gpus
     assigned = None
     if len(gpus) > 1:
         assigned = context.SimpleQueue()
@@ -198,3 +221,31 @@ def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: Exe
         except BaseException:  # Ctrl-C reaches the workers too; start nothing new, let them checkpoint
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def evaluate_sweep(jobs: list[EvalJob], data: GroundTruthData, settings: EvalSettings, device: str = "auto",
+                   progress: bool = True, executor: ExecutorSettings | None = None) -> list[dict]:
+    """Every job's evaluation, cached in its run's eval.json (a scored checkpoint is never scored again).
+
+    ``local``: in this process, one job after another. ``ray``: the jobs not yet cached become one Ray task each
+    (``--cpus-per-run`` / ``--gpus-per-run`` as for training; the task loads the run's dataset itself), and this
+    process then reads what they stored, checking that they scored the same data as ``data``.
+    """
+    from betavae.evaluate import evaluate_run_cached
+
+    executor = executor or ExecutorSettings()
+    if executor.kind == "ray":
+        missing = [job for job in jobs
+                   if evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) is None]
+        if missing:
+            from betavae.experiments.ray_executor import evaluate_on_ray
+
+            evaluate_on_ray(missing, settings, device, executor, progress)
+        evaluations = [evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) for job in jobs]
+        for job, evaluation in zip(jobs, evaluations):
+            if evaluation is None:
+                raise BetaVAEError(f"the Ray task that scored {job.run_dir} stored no evaluation of the sweep's data "
+                                   f"({data.name}): the run's config.json names other data; score it with "
+                                   "`betavae evaluate` or rerun with --executor local")
+        return evaluations
+    return [evaluate_run_cached(job.run_dir, data, settings, device, progress, step=job.step) for job in jobs]

@@ -19,7 +19,7 @@ import numpy as np
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, evaluate_run_cached, metric_result
+from betavae.evaluate import EvalSettings, metric_result
 from betavae.experiments.common import (
     ExperimentContext,
     beta_vae_config,
@@ -30,7 +30,7 @@ from betavae.experiments.common import (
     paper_values_apply,
 )
 from betavae.experiments.rows import FIG6_ROWS
-from betavae.experiments.runner import RunSpec, run_sweep
+from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, run_sweep
 from betavae.io import atomic_write_json
 from betavae.metrics.protocol import seed_protocol
 from betavae.metrics.registry import METRICS
@@ -113,10 +113,13 @@ def run(ctx: ExperimentContext) -> Path:
     settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *ctx.metrics))
     later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]
     metric = settings.get("beta-vae")
-    points = []  # one per (curve, seed, kept step); a diverged run is scored at the steps it kept before
+    jobs = [EvalJob(outcome.run_dir, step) for outcome in outcomes.values()
+            for step in RunDir(outcome.run_dir).kept_steps()]  # a diverged run: the steps it kept before
+    evaluations = dict(zip(jobs, evaluate_sweep(jobs, data, settings, ctx.device, ctx.progress, ctx.executor)))
+    points = []  # one per (curve, seed, kept step)
     for (key, seed), outcome in outcomes.items():
         for step in RunDir(outcome.run_dir).kept_steps():
-            evaluation = evaluate_run_cached(outcome.run_dir, data, settings, ctx.device, ctx.progress, step=step)
+            evaluation = evaluations[EvalJob(outcome.run_dir, step)]
             config, model = load_model(outcome.run_dir, step=step)
             terms = elbo_terms(model, config, data, num_images=min(PROBE_IMAGES, data.num_images))
             scored = metric_result(evaluation, "beta-vae")
@@ -240,15 +243,13 @@ def _paper_settings_check(ctx: ExperimentContext, data: GroundTruthData, plan: C
     paper = paper_settings(metrics=("beta-vae",), classifier_seeds=settings.classifier_seeds)
     if ctx.budget.name == "smoke" or budget.get("beta-vae") == paper.get("beta-vae"):
         return []
-    rows = []
-    for (_, seed), outcome in outcomes.items():
-        if seed != 0 or outcome.state != FINISHED:
-            continue
-        scores = [metric_result(evaluate_run_cached(outcome.run_dir, data, choice, ctx.device, ctx.progress,
-                                                    step=plan.keep_steps[-1]), "beta-vae")["mean"]
-                  for choice in (budget, paper)]
-        rows.append({"run": outcome.name, "step": plan.keep_steps[-1], "budget": scores[0], "paper": scores[1]})
-    return rows
+    checked = [outcome for (_, seed), outcome in outcomes.items() if seed == 0 and outcome.state == FINISHED]
+    jobs = [EvalJob(outcome.run_dir, plan.keep_steps[-1]) for outcome in checked]
+    scores = [[metric_result(evaluation, "beta-vae")["mean"]
+               for evaluation in evaluate_sweep(jobs, data, choice, ctx.device, ctx.progress, ctx.executor)]
+              for choice in (budget, paper)]
+    return [{"run": outcome.name, "step": plan.keep_steps[-1], "budget": budget_score, "paper": paper_score}
+            for outcome, budget_score, paper_score in zip(checked, *scores)]
 
 
 def _later_cell(points: list[dict], curve: str, step: int, column: str) -> str:
