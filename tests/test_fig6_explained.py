@@ -275,3 +275,17 @@ def test_fig6_gap_note_quotes_the_sensitivitys_default_reading_whatever_its_orde
     assert "default reading 'std b64 conv' scores 92.2 %" in note
     assert "closest to the paper 'raw b64 1e3' 86.2 %" in note
     assert "accounts for +6.0 of the +7.3 points" in note
+
+
+def test_fig6_gap_note_gives_each_models_score_and_whether_the_paper_lies_among_them():
+    from betavae.experiments.fig6_table import _by_seed_spread
+    from betavae.experiments.rows import RowResult
+
+    row = next(row for row in FIG6_ROWS if row.key == "infogan")  # paper 73.5
+    evaluations = [{"metrics": {"beta-vae": {"result": {"scores": scores}}}}
+                   for scores in ([0.85, 0.83, 0.86], [0.70, 0.71, 0.72], [0.73, 0.75, 0.72])]
+    note = _by_seed_spread(RowResult(row, num_classifier_seeds=3, evaluations=evaluations + [None], diverged=1))
+    assert "its 3 models score 71.0, 73.3, 84.7 %" in note and "13.7 points apart" in note
+    assert "the paper's 73.5 % lies inside that range" in note
+    one_model = RowResult(row, num_classifier_seeds=3, evaluations=evaluations[:1])
+    assert _by_seed_spread(one_model) == ""  # one model has no spread to speak of
