@@ -37,7 +37,7 @@ TRAIN_FLAGS = {
     "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
     "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
     "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
-    "keep_steps": ("train", "keep_steps"),
+    "keep_steps": ("train", "keep_steps"), "threads": ("train", "threads"),
 }  # a model's own settings get their flags from its config section (add_model_flags)
 
 
@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
     train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
                        help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
+    train.add_argument("--threads", type=int, help="torch threads the run trains with; part of what decides its "
+                       "numbers, kept for every resume (default 2)")
     add_model_flags(train)
 
     evaluate = commands.add_parser(

@@ -16,6 +16,7 @@ from typing import Any
 from betavae.config_common import (  # noqa: F401  (re-exported: the classes a config is made of)
     ARCHITECTURES,
     COMMON_SECTIONS,
+    DEFAULT_THREADS,
     LIKELIHOODS,
     OBJECTIVES,
     OPTIMIZERS,

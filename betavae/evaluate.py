@@ -24,7 +24,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from betavae.config_common import DEFAULT_THREADS
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write_json
 from betavae.metrics.base import SettingError, Shared, flag_name, settings_from_dict, with_values
 from betavae.metrics.registry import METRICS, PAPER_METRICS, get_metric, metric_for_settings, metric_names
 from betavae.representations import CodeCache, Representation
+from betavae.threads import torch_threads
 
 # Bump when a change to the shared machinery changes numbers (a metric's own change bumps its ``version``).
 # 2: points drawn per classifier seed; the ground-truth row one-hot coded.
@@ -58,6 +60,7 @@ class EvalSettings:
     sample_seed: int = 0
     device: str = "cpu"  # where classifiers train (the representation chooses its own encoding device)
     encode_batch_size: int = 2048
+    threads: int = DEFAULT_THREADS  # torch threads for encoding and classifier fits: they decide the last digits
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classifier_seeds", tuple(self.classifier_seeds))
@@ -70,6 +73,8 @@ class EvalSettings:
         seeds = (*self.classifier_seeds, self.sample_seed)
         if any(not isinstance(seed, (int, np.integer)) or seed < 0 for seed in seeds):
             raise BetaVAEError("seeds must be integers >= 0")
+        if not isinstance(self.threads, (int, np.integer)) or self.threads < 1:
+            raise BetaVAEError(f"threads must be an integer >= 1, got {self.threads!r}")
         if not isinstance(self.encode_batch_size, (int, np.integer)) or self.encode_batch_size < 1:
             raise BetaVAEError(f"encode_batch_size must be an integer >= 1, got {self.encode_batch_size!r}")
         try:
@@ -119,7 +124,7 @@ class EvalSettings:
     def to_dict(self) -> dict:
         return {"metrics": {name: asdict(settings) for name, settings in zip(self.names(), self.metrics)},
                 "classifier_seeds": list(self.classifier_seeds), "sample_seed": self.sample_seed,
-                "device": self.device, "encode_batch_size": self.encode_batch_size}
+                "device": self.device, "encode_batch_size": self.encode_batch_size, "threads": self.threads}
 
 
 def data_identity(data: GroundTruthData) -> dict:
@@ -129,11 +134,12 @@ def data_identity(data: GroundTruthData) -> dict:
 
 def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject: dict | None = None) -> str:
     """A 16-hex-digit hash of what decides metric ``name``'s numbers: its settings and version, the seeds it uses,
-    the data and the subject (e.g. a run's checkpoint step, so training further makes old scores stale).
-    Not the device or the encoding batch size, and not the other metrics' settings."""
+    the data, the subject (e.g. a run's checkpoint step, so training further makes old scores stale) and the torch
+    threads. Not the device or the encoding batch size, and not the other metrics' settings."""
     metric = get_metric(name)
     text = json.dumps({"version": EVAL_VERSION, "metric": name, "metric_version": metric.version,
                        "settings": asdict(settings.get(name)), "sample_seed": settings.sample_seed,
+                       "threads": settings.threads,
                        "classifier_seeds": list(metric.seeds_used(settings.classifier_seeds)),
                        "data": data_identity(data), "subject": subject or {}}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -141,17 +147,27 @@ def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject
 
 def evaluate_representation(representation: Representation | Sequence[Representation], data: GroundTruthData,
                             settings: EvalSettings | None = None, progress: bool = True,
-                            subject: dict | None = None) -> dict:
+                            subject: dict | None = None, on_entry: Callable[[dict], None] | None = None) -> dict:
     """Every metric of ``settings`` for one representation, as one JSON-able evaluation:
-    ``{"representation", "data", "subject", "settings", "metrics": {name: entry}, "representation_info", "timing"}``.
+    ``{"representation", "data", "subject", "settings", "metrics": {name: entry}, "representation_info", "timing"}``,
+    computed with ``settings.threads`` torch threads; ``on_entry`` receives each metric's entry as it is done.
 
     A list of representations (App. A.3's ICA, one model per pair of shapes) is scored model by model on the same
     points, and each metric's results combined over the models (:func:`average_evaluations`).
     """
     settings = settings or EvalSettings()
     if isinstance(representation, Sequence):
-        return average_evaluations([evaluate_representation(part, data, settings, progress, subject)
-                                    for part in representation])
+        combined = average_evaluations([evaluate_representation(part, data, settings, progress, subject)
+                                        for part in representation])
+        for entry in combined["metrics"].values() if on_entry else ():
+            on_entry(entry)
+        return combined
+    with torch_threads(settings.threads):
+        return _evaluate_one(representation, data, settings, progress, subject, on_entry)
+
+
+def _evaluate_one(representation: Representation, data: GroundTruthData, settings: EvalSettings, progress: bool,
+                  subject: dict | None, on_entry: Callable[[dict], None] | None) -> dict:
     if not isinstance(data, GroundTruthData):
         raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
                            "metrics need a ground-truth dataset such as dsprites")
@@ -162,7 +178,7 @@ def evaluate_representation(representation: Representation | Sequence[Representa
     compact = representation.compact() if hasattr(representation, "compact") else representation
     if compact is not representation:
         caches[True] = CodeCache(compact, data, settings.encode_batch_size, progress)
-    shared = Shared(settings.classifier_seeds, settings.device, progress)
+    shared = Shared(settings.classifier_seeds, settings.device, progress, settings.threads)
     entries, seconds = {}, {}
     for name in settings.names():
         metric = METRICS[name]
@@ -178,6 +194,8 @@ def evaluate_representation(representation: Representation | Sequence[Representa
                          "settings": {"metric": asdict(settings.get(name)), "sample_seed": settings.sample_seed,
                                       "classifier_seeds": list(metric.seeds_used(settings.classifier_seeds))},
                          "result": result, "seconds": seconds[name]}
+        if on_entry is not None:
+            on_entry(entries[name])
     encode_s = sum(cache.encode_seconds for cache in caches.values())
     return {"representation": representation.name, "data": data.describe(), "subject": subject or {},
             "settings": settings.to_dict(), "metrics": entries,
@@ -262,15 +280,19 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
         return None
     timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
     if missing:
-        computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject)
         from betavae.io import file_lock, provenance
 
         record = {**provenance(), "host": platform.node(), "pid": os.getpid()}  # where: a cluster has many nodes
-        with file_lock(path):
-            stored = read_evaluation_file(path)  # as it is now: another process may have added entries meanwhile
-            for entry in computed["metrics"].values():
-                stored["metrics"][entry["key"]] = {**entry, "provenance": record}
-            atomic_write_json(path, stored)
+
+        def store(entry: dict) -> None:  # each metric as soon as it is done: a kill loses at most the one under way
+            with file_lock(path):
+                current = read_evaluation_file(path)  # as it is now: another process may have added entries
+                current["metrics"][entry["key"]] = {**entry, "provenance": record}
+                atomic_write_json(path, current)
+
+        computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject,
+                                           on_entry=store)
+        stored = read_evaluation_file(path)
         timing = computed["timing"]
     entries = {name: stored["metrics"][key] for name, key in keys.items()}
     first = next(iter(entries.values()))

@@ -22,6 +22,7 @@ from betavae.models.registry import build_task, divergence_hint, prepare_config
 from betavae.models.training import ABSURD_LOSS, DivergedLoss
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
+from betavae.threads import torch_threads
 
 
 @dataclass
@@ -58,7 +59,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         if isinstance(start, TrainResult):  # already finished: never recompute
             return start
         saved = _Saved()
-        with _failures_keep_the_checkpoint(run, config, saved):
+        with _failures_keep_the_checkpoint(run, config, saved), torch_threads(config.train.threads):
             return _train_locked(run, config, start, saved, writer_class, progress, stop_after, data)
 
 

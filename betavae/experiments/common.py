@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from betavae.config import DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
+from betavae.config import DEFAULT_THREADS, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings
 from betavae.experiments.runner import ExecutorSettings
@@ -33,6 +33,9 @@ class Budget:
     workers: int  # training processes at once
     checkpoint_every: int
     gan_width: int = 64  # InfoGAN's DCGAN channel base (App. A.2 uses 64); smaller only to keep smoke runs short
+    published_sizes: bool = False  # the later metrics at their published sizes (else their smoke sizes)
+    threads: int = DEFAULT_THREADS  # torch threads of each run and of each evaluation
+    experiments: tuple[str, ...] | None = None  # the experiments that have a plan for this budget (None: all)
 
 
 BUDGETS = {
@@ -46,17 +49,26 @@ BUDGETS = {
     # the paper's scale (10 model seeds × 3 classifier seeds); a GPU is advised
     "paper": Budget("paper", steps=300_000, model_seeds=10, classifier_seeds=3, metric_train=10_000,
                     metric_test=5000, pairs=64, table2_train=10_000, table2_test=5000, workers=1,
-                    checkpoint_every=5000),
+                    checkpoint_every=5000, published_sizes=True),
+    # the paper's training length for the β-VAE/VAE pair on one machine, over several sessions: two runs at once, one
+    # thread each, every kept checkpoint scored at the paper's sizes while training goes on (training-curve only)
+    "long": Budget("long", steps=300_000, model_seeds=2, classifier_seeds=3, metric_train=10_000, metric_test=5000,
+                   pairs=64, table2_train=10_000, table2_test=5000, workers=2, checkpoint_every=2000,
+                   published_sizes=True, threads=1, experiments=("training-curve",)),
 }
 
 EXPERIMENTS = ("fig6-table", "table2", "training-curve", "metric-sensitivity", "beta-norm", "beta-epsilon",
                "continuity", "samples", "traversals")
 
 
-def get_budget(name: str, workers: int | None = None) -> Budget:
+def get_budget(name: str, workers: int | None = None, experiment: str | None = None) -> Budget:
     if name not in BUDGETS:
         raise BetaVAEError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
     budget = BUDGETS[name]
+    if experiment is not None and budget.experiments is not None and experiment not in budget.experiments:
+        usable = [key for key, other in BUDGETS.items() if other.experiments is None or experiment in other.experiments]
+        raise BetaVAEError(f"budget {name!r} is for {', '.join(budget.experiments)} only; {experiment} takes "
+                           f"{' | '.join(usable)}")
     if workers is not None:
         if workers < 1:
             raise BetaVAEError(f"--workers must be >= 1, got {workers}")
@@ -90,7 +102,8 @@ def eval_settings(budget: Budget, data, metrics: str | tuple[str, ...] = PAPER_M
     table2_test = min(budget.table2_test, data.num_images - table2_train)
     return paper_settings(L=budget.pairs, num_train=budget.metric_train, num_test=budget.metric_test,
                           table2_train=table2_train, table2_test=table2_test, metrics=metrics,
-                          smoke=budget.name != "paper", classifier_seeds=tuple(range(budget.classifier_seeds)))
+                          smoke=not budget.published_sizes, classifier_seeds=tuple(range(budget.classifier_seeds)),
+                          threads=budget.threads)
 
 
 def size_notes(budget: Budget, data) -> list[str]:
@@ -115,7 +128,7 @@ def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None 
         model=ModelConfig(latents=latents),
         objective=ObjectiveConfig(beta=beta, beta_norm=beta_norm),
         train=TrainConfig(steps=budget.steps, seed=seed, device=device, checkpoint_every=budget.checkpoint_every,
-                          log_every=max(1, min(100, budget.steps // 10))),
+                          log_every=max(1, min(100, budget.steps // 10)), threads=budget.threads),
     )
     return config
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import platform
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -49,12 +50,13 @@ def import_ray():
 
 
 def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
-               record: Callable[[RunOutcome], None]) -> None:
-    """Train ``pending`` as Ray tasks into ``root/NAME``; ``record`` receives each outcome as it arrives."""
+               record: Callable[[RunOutcome], None], stop: threading.Event | None = None) -> None:
+    """Train ``pending`` as Ray tasks into ``root/NAME``; ``record`` receives each outcome as it arrives; setting
+    ``stop`` (from another thread) stops them as a Ctrl-C would."""
     root = root.resolve()  # tasks may run elsewhere: a path that means the same folder on every node
     sweep_id = _mark(root)
     calls = [(spec.name, (spec, root, sweep_id)) for spec in pending]
-    _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record)
+    _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record, stop)
 
 
 def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, executor: ExecutorSettings,
@@ -74,7 +76,7 @@ def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, ex
 
 
 def _run_tasks(function: Callable, calls: list[tuple[str, tuple]], settings: ExecutorSettings, devices: set[str],
-               record: Callable) -> None:
+               record: Callable, stop: threading.Event | None = None) -> None:
     """``function(*args, threads)`` for each ``(label, args)`` of ``calls`` as a Ray task with the executor's
     resources; ``record`` receives each result as it arrives. Ctrl-C or a failed task: the queued tasks never
     start, the running ones are interrupted (a run checkpoints first)."""
@@ -92,9 +94,11 @@ def _run_tasks(function: Callable, calls: list[tuple[str, tuple]], settings: Exe
                    for label, args in calls}
         try:
             while running:
-                done, _ = ray.wait(list(running), num_returns=1)
-                label = running.pop(done[0])
-                record(_result(ray, done[0], label))
+                done, _ = ray.wait(list(running), num_returns=1, timeout=None if stop is None else 1.0)
+                for ref in done:
+                    record(_result(ray, ref, running.pop(ref)))
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
         except BaseException:
             _stop(ray, list(running))
             raise

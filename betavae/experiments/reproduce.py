@@ -42,7 +42,7 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
                            "metric")
     default_name = f"{name}-{budget}" + ("" if dataset == "dsprites" else f"-{dataset}")
     out = ensure_writable_dir(out_dir or Path("reproductions") / default_name)
-    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers), dataset=dataset,
+    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers, name), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None,
                                 metrics=metric_names(metrics) if metrics else (), betas=_betas(betas),

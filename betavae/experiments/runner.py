@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
+from betavae.threads import torch_threads  # noqa: F401  (the Ray executor imports it from here)
 
 if TYPE_CHECKING:
     from betavae.evaluate import EvalSettings
@@ -87,13 +89,33 @@ class ExecutorSettings:
 _worker_stopped = threading.Event()  # in a sweep's worker process: a Ctrl-C reached it, start no further run
 
 
-def _init_worker(gpus) -> None:
+def _init_worker(gpus, parent: int) -> None:
     """A pool worker takes its own GPU (if there are several) before CUDA starts, and remembers a Ctrl-C that
     arrives between runs: the pool has already handed it the next run (queued runs cannot be cancelled), which it
-    must then refuse rather than train to the end."""
+    must then refuse rather than train to the end.
+
+    It leaves the terminal's process group: a Ctrl-C reaches the driver alone, which passes exactly one on to each
+    worker (:func:`stop_local_workers`; a second would stop a run at once, losing the steps since its last
+    checkpoint). Should the driver die without doing so (``kill -9``, a closed terminal), the worker stops itself
+    the same way, checkpointing, rather than train on unseen."""
+    os.setpgrp()
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     signal.signal(signal.SIGINT, lambda signum, frame: _worker_stopped.set())
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _stop_when_orphaned(parent: int, every: float = 2.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def stop_local_workers() -> None:
+    """One Ctrl-C to each pool worker of this process: each checkpoints after its current step and starts no run."""
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGINT)
 
 
 def visible_gpus() -> list[str]:
@@ -128,21 +150,6 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: 
     return RunOutcome(spec.name, run_dir, FINISHED)
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """``threads`` torch threads inside (None: as they are); the process's own setting again afterwards (a run or an
-    evaluation may happen in the caller's process)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def resolved(config: RunConfig) -> RunConfig:
     """A copy of ``config`` with every dataset-dependent default filled in, as ``train`` saves it."""
     from betavae.data.registry import dataset_image_shape
@@ -153,8 +160,11 @@ def resolved(config: RunConfig) -> RunConfig:
 
 
 def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress: bool = True,
-              executor: ExecutorSettings | None = None) -> list[RunOutcome]:
-    """Train every spec into ``root/NAME`` with ``executor`` (default: ``workers`` local processes at a time)."""
+              executor: ExecutorSettings | None = None, separate_processes: bool = False,
+              stop: threading.Event | None = None) -> list[RunOutcome]:
+    """Train every spec into ``root/NAME`` with ``executor`` (default: ``workers`` local processes at a time;
+    ``separate_processes``: never in this one, even a single run, so that this process can score meanwhile).
+    Setting ``stop`` (from another thread) stops the sweep as a Ctrl-C would."""
     executor = executor or ExecutorSettings()
     root = Path(root)
     names = [spec.name for spec in specs]
@@ -183,9 +193,10 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
         elif executor.kind == "ray":
             from betavae.experiments.ray_executor import run_on_ray
 
-            run_on_ray(pending, root, executor, record)
+            run_on_ray(pending, root, executor, record, stop)
         else:
-            _run_locally(pending, root, workers, executor, progress, record)
+            _run_locally(pending, root, workers, executor, progress, record, in_this_process=not separate_processes,
+                         stop=stop)
     except (KeyboardInterrupt, StoppedByUser):
         diverged = sum(outcome.state == DIVERGED for outcome in outcomes.values())
         raise StoppedByUser(f"sweep stopped: {len(outcomes)} of {len(specs)} runs done and kept ({diverged} of them "
@@ -196,10 +207,12 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
 
 
 def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: ExecutorSettings, progress: bool,
-                 record: Callable[[RunOutcome], None], gpus: list[str] | None = None) -> None:
-    """In this process (one worker: with a step bar), or in ``workers`` spawned processes, each pinned to one
-    of the ``gpus`` (default: the visible ones) in turn when there are several (``provenance.json`` records which)."""
-    if workers <= 1 or len(pending) <= 1:
+                 record: Callable[[RunOutcome], None], gpus: list[str] | None = None,
+                 in_this_process: bool = True, stop: threading.Event | None = None) -> None:
+    """In this process (one worker, unless ``in_this_process`` is False: with a step bar), or in ``workers`` spawned
+    processes, each pinned to one of the ``gpus`` (default: the visible ones) in turn when there are several
+    (``provenance.json`` records which)."""
+    if in_this_process and (workers <= 1 or len(pending) <= 1):
         threads = executor.threads(1) if executor.cpus_per_run else None  # default: this process's own setting
         for spec in pending:
             record(run_one(spec, root / spec.name, threads, progress))
@@ -213,14 +226,84 @@ def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: Exe
             assigned.put(gpus[worker % len(gpus)])
     threads = executor.threads(workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(assigned,)) as pool:
-        futures = {pool.submit(run_one, spec, root / spec.name, threads): spec for spec in pending}
+                             initargs=(assigned, os.getpid())) as pool:
+        running = {pool.submit(run_one, spec, root / spec.name, threads) for spec in pending}
         try:
-            for future in as_completed(futures):
-                record(future.result())
-        except BaseException:  # Ctrl-C reaches the workers too; start nothing new, let them checkpoint
+            while running:
+                done, running = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
+                for future in done:
+                    record(future.result())
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt
+        except BaseException as error:  # start nothing new; the workers checkpoint and stop
+            if isinstance(error, KeyboardInterrupt):  # it reached this process only: pass it on, once
+                stop_local_workers()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def train_and_watch(specs: list[RunSpec], root: str | Path, on_kept: Callable[[EvalJob], None],
+                    on_wait: Callable[[], None] | None = None, workers: int = 1, progress: bool = True,
+                    executor: ExecutorSettings | None = None, poll_s: float = 15.0) -> list[RunOutcome]:
+    """Train the sweep in other processes (or Ray tasks) while this process calls ``on_kept`` for each checkpoint a
+    run keeps (``train.keep_steps``) as soon as it is written, earliest steps first, and ``on_wait`` every
+    ``poll_s`` seconds in which nothing new was kept. Checkpoints kept by earlier invocations are handed over
+    too (``on_kept`` finds what it already did in its caches). A Ctrl-C or SIGTERM stops both: the runs
+    checkpoint, the sweep raises :class:`StoppedByUser`, and the same call continues where it stopped."""
+    root = Path(root)
+    stop, box = threading.Event(), {}
+
+    def train_all() -> None:
+        try:
+            box["outcomes"] = run_sweep(specs, root, workers, progress, executor, separate_processes=True, stop=stop)
+        except BaseException as error:  # handed to the main thread, which raises it
+            box["error"] = error
+
+    thread = threading.Thread(target=train_all, name="betavae sweep", daemon=True)
+    handed: set[tuple[str, int]] = set()
+    with _sigterm_as_interrupt():
+        thread.start()
+        try:
+            while True:
+                training = thread.is_alive()
+                kept = sorted((step, index) for index, spec in enumerate(specs)
+                              for step in RunDir(root / spec.name).kept_steps() if (spec.name, step) not in handed)
+                for step, index in kept:
+                    on_kept(EvalJob(root / specs[index].name, step))
+                    handed.add((specs[index].name, step))
+                if not training:
+                    break
+                if not kept:
+                    if on_wait is not None:
+                        on_wait()
+                    thread.join(poll_s)
+        except BaseException as error:
+            stop.set()
+            thread.join()
+            if isinstance(error, KeyboardInterrupt):
+                raise box.get("error") if isinstance(box.get("error"), StoppedByUser) else StoppedByUser(
+                    "sweep stopped; the runs checkpointed: run the same command again to continue") from None
+            raise
+    if "error" in box:
+        raise box["error"]
+    return box["outcomes"]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """In the main thread: SIGTERM (a scheduler ending the job, ``kill``) stops the work as Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def evaluate_sweep(jobs: list[EvalJob], data: GroundTruthData, settings: EvalSettings, device: str = "auto",

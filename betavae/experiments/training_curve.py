@@ -12,14 +12,18 @@ Beside the metric: the KL of every latent and the number of active latents (KL >
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.evaluate import EvalSettings, metric_result
+from betavae.evaluate import EvalSettings, data_identity, evaluate_run_cached, metric_result
 from betavae.experiments.common import (
     ExperimentContext,
     beta_vae_config,
@@ -30,16 +34,20 @@ from betavae.experiments.common import (
     paper_values_apply,
 )
 from betavae.experiments.rows import FIG6_ROWS
-from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, run_sweep
-from betavae.io import atomic_write_json
+from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, train_and_watch
+from betavae.io import atomic_write_json, notice, read_json
 from betavae.metrics.protocol import seed_protocol
-from betavae.metrics.registry import METRICS
-from betavae.runs import FINISHED, RunDir, load_model
-from betavae.viz.canvas import new_figure, save_png
+from betavae.metrics.registry import METRICS, metric_names
+from betavae.runs import DIVERGED, FINISHED, RunDir, load_model
+from betavae.threads import torch_threads
+from betavae.viz.canvas import new_figure, save_png, save_side_by_side
+from betavae.viz.grids import grid_figure, to_display, traversal_rows
 from betavae.viz.report import Report
 
 ACTIVE_KL = 0.1  # nats: a latent with less KL than this carries (almost) no information
 PROBE_IMAGES = 2000  # training images on which KL per latent is measured at each kept step
+PROBE_SEED = 1234  # which images those are
+FIG7_IMAGE = 123_456  # the dSprites image the Fig. 7 sheets traverse from (any index of a smaller dataset wraps)
 PAPER = {row.key: row for row in FIG6_ROWS}  # the paper's VAE and β-VAE values, drawn as reference lines
 CURVE_OF_ROW = {"vae": "beta1", "beta-vae-b4": "beta4"}  # the curve that follows a trained row of Fig. 6
 
@@ -52,6 +60,7 @@ class CurvePlan:
     keep_steps: tuple[int, ...]
     seeds: int  # model seeds of each β curve
     control_seeds: int  # model seeds of the Adam control
+    metrics: str = ""  # later metrics every kept step is scored with unless --metrics says otherwise ("all": every one)
 
 
 def log_spaced(last: int, first: int) -> tuple[int, ...]:
@@ -64,12 +73,17 @@ def log_spaced(last: int, first: int) -> tuple[int, ...]:
 
 
 # smoke: a minute (tests); cpu: about an hour on an idle 2-core CPU (30,000 training steps, 25 evaluations);
-# paper: 300k steps as disentanglement_lib trains dSprites models, 10 seeds (a GPU, or a cluster, advised).
+# paper: 300k steps as disentanglement_lib trains dSprites models, 10 seeds (a GPU, or a cluster, advised);
+# long: the paper's length for β = 1 and β = 4 on one machine over several sessions (seed 0 of each first, then
+# seed 1), every kept step scored at the paper's sizes with every metric while the runs train on.
 PLANS = {
     "smoke": CurvePlan(steps=40, keep_steps=log_spaced(40, 10), seeds=2, control_seeds=1),
     "cpu": CurvePlan(steps=6_000, keep_steps=log_spaced(6_000, 375), seeds=2, control_seeds=1),
     "paper": CurvePlan(steps=300_000, keep_steps=log_spaced(300_000, 1172), seeds=10, control_seeds=3),
+    "long": CurvePlan(steps=300_000, keep_steps=(6_000, 12_000, 25_000, 50_000, 100_000, 200_000, 300_000), seeds=2,
+                      control_seeds=0, metrics="all"),
 }
+REPORT_EVERY_S = 600.0  # while runs train and nothing new is kept, the report's progress line is refreshed this often
 
 
 @dataclass(frozen=True)
@@ -91,15 +105,13 @@ def curves(plan: CurvePlan, betas: tuple[float, ...]) -> list[Curve]:
     return result
 
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"training-curve needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    plan = PLANS[ctx.budget.name]
-    betas = tuple(ctx.betas or (1.0, 4.0))
+def run_specs(ctx: ExperimentContext, plan: CurvePlan, curve_list: list[Curve]) -> dict[tuple[str, int], RunSpec]:
+    """One run per curve and seed, seed 0 of every curve first (a sweep cut short still has a whole first pair)."""
     specs = {}
-    for curve in curves(plan, betas):
-        for seed in range(curve.seeds):
+    for seed in range(max(curve.seeds for curve in curve_list)):
+        for curve in curve_list:
+            if seed >= curve.seeds:
+                continue
             config = beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=curve.beta, device=ctx.device,
                                      data_path=ctx.data_path)
             config.train.steps, config.train.keep_steps = plan.steps, plan.keep_steps
@@ -107,72 +119,186 @@ def run(ctx: ExperimentContext) -> Path:
             if curve.optimizer:
                 config.optim.name, config.optim.lr = curve.optimizer
             specs[curve.key, seed] = RunSpec(f"{curve.key}-seed{seed}", config)
-    outcomes = dict(zip(specs, run_sweep(list(specs.values()), ctx.runs_dir, ctx.budget.workers, ctx.progress,
-                                         ctx.executor)))
+    return specs
 
-    settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *ctx.metrics))
+
+def run(ctx: ExperimentContext) -> Path:
+    data = load_data(ctx)
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"training-curve needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
+    plan = PLANS[ctx.budget.name]
+    betas = tuple(ctx.betas or (1.0, 4.0))
+    curve_list = curves(plan, betas)
+    specs = run_specs(ctx, plan, curve_list)
+    later = ctx.metrics or (metric_names(plan.metrics) if plan.metrics else ())
+    settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *later))
+    last_report = [time.monotonic()]
+
+    def write(check: list[dict] | None = None) -> Path:
+        last_report[0] = time.monotonic()
+        return _write_report(ctx, data, plan, curve_list, specs, settings, check)
+
+    def score(job: EvalJob) -> None:  # a checkpoint was kept: score it now, while the runs train on
+        fresh = evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) is None
+        evaluate_sweep([job], data, settings, ctx.device, ctx.progress, ctx.executor)
+        probe(job.run_dir, job.step, data, settings.threads)
+        if fresh:
+            notice(f"scored {job.run_dir.name} at step {job.step:,}; {write()} updated")
+
+    def refresh() -> None:
+        if time.monotonic() - last_report[0] >= REPORT_EVERY_S:
+            write()
+
+    train_and_watch(list(specs.values()), ctx.runs_dir, score, refresh, ctx.budget.workers, ctx.progress,
+                    ctx.executor)
+    outcomes = {key: RunDir(ctx.runs_dir / spec.name) for key, spec in specs.items()}
+    return write(_paper_settings_check(ctx, data, plan, outcomes, settings))
+
+
+def probe(run_dir: Path, step: int, data: GroundTruthData, threads: int) -> dict:
+    """Reconstruction, KL and KL per latent of a kept checkpoint on ``PROBE_IMAGES`` training images, cached in
+    the run's ``kl_probe.json`` (a rerun of the experiment recomputes nothing)."""
+    path = RunDir(run_dir).path / "kl_probe.json"
+    identity = {"step": step, "images": min(PROBE_IMAGES, data.num_images), "seed": PROBE_SEED, "threads": threads,
+                "data": data_identity(data)}
+    stored = read_json(path) if path.exists() else {}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    if key in stored:
+        return stored[key]["terms"]
+    config, model = load_model(run_dir, step=step)
+    with torch_threads(threads):
+        terms = elbo_terms(model, config, data, num_images=identity["images"], seed=PROBE_SEED)
+    atomic_write_json(path, {**stored, key: {**identity, "terms": terms}})
+    return terms
+
+
+def collect_points(specs: dict[tuple[str, int], RunSpec], root: Path, data: GroundTruthData,
+                   settings: EvalSettings) -> list[dict]:
+    """One point per (curve, seed, kept step) that has been scored so far (evaluation and probe both cached)."""
     later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]
-    metric = settings.get("beta-vae")
-    jobs = [EvalJob(outcome.run_dir, step) for outcome in outcomes.values()
-            for step in RunDir(outcome.run_dir).kept_steps()]  # a diverged run: the steps it kept before
-    evaluations = dict(zip(jobs, evaluate_sweep(jobs, data, settings, ctx.device, ctx.progress, ctx.executor)))
-    points = []  # one per (curve, seed, kept step)
-    for (key, seed), outcome in outcomes.items():
-        for step in RunDir(outcome.run_dir).kept_steps():
-            evaluation = evaluations[EvalJob(outcome.run_dir, step)]
-            config, model = load_model(outcome.run_dir, step=step)
-            terms = elbo_terms(model, config, data, num_images=min(PROBE_IMAGES, data.num_images))
+    points = []
+    for (key, seed), spec in specs.items():
+        run = RunDir(root / spec.name)
+        for step in run.kept_steps():
+            evaluation = evaluate_run_cached(run.path, data, settings, step=step, compute=False)
+            path = run.path / "kl_probe.json"
+            terms = next((entry["terms"] for entry in (read_json(path) if path.exists() else {}).values()
+                          if entry["step"] == step and entry["threads"] == settings.threads
+                          and entry["images"] == min(PROBE_IMAGES, data.num_images)), None)
+            if evaluation is None or terms is None:
+                continue  # kept, not yet scored
             scored = metric_result(evaluation, "beta-vae")
             points.append({"curve": key, "seed": seed, "step": step, "metric": scored["scores"],
                            "metric_per_factor": scored["per_factor_accuracy"],
                            "dlib": metric_result(evaluation, "beta-vae-dlib")["score"],
                            "later": {column: value for name in later for column, value
                                      in METRICS[name].headline(metric_result(evaluation, name)).items()},
-                           "reconstruction": terms["reconstruction"],
-                           "kl": terms["kl"], "kl_per_latent": terms["kl_per_latent"],
+                           "mig_information": (metric_result(evaluation, "mig") or {}).get("mutual_information"),
+                           "mig_entropy": (metric_result(evaluation, "mig") or {}).get("entropy"),
+                           "reconstruction": terms["reconstruction"], "kl": terms["kl"],
+                           "kl_per_latent": terms["kl_per_latent"],
                            "active_latents": int(sum(kl > ACTIVE_KL for kl in terms["kl_per_latent"]))})
-    diverged = [outcome.name for outcome in outcomes.values() if outcome.state != FINISHED]
-    check = _paper_settings_check(ctx, data, plan, outcomes, settings)
-    summary = summarise(points, curves(plan, betas), plan)
+    return points
+
+
+def progress_lines(specs: dict[tuple[str, int], RunSpec], root: Path, curve_list: list[Curve],
+                   points: list[dict]) -> tuple[list[str], list[str]]:
+    """(one line per run that has not finished: where it stands; the runs that diverged)."""
+    labels = {curve.key: curve.short for curve in curve_list}
+    lines, diverged = [], []
+    for (key, seed), spec in specs.items():
+        run = RunDir(root / spec.name)
+        status = run.status() if run.exists() else {"state": None}
+        scored = sorted(point["step"] for point in points if point["curve"] == key and point["seed"] == seed)
+        kept = run.kept_steps()
+        where = f"{labels[key]}, seed {seed}"
+        if status["state"] == DIVERGED:
+            diverged.append(spec.name)
+        elif status["state"] != FINISHED:
+            reached = status.get("step", 0) if status["state"] else 0
+            state = "not started" if status["state"] is None else f"at step {reached:,} of {spec.config.train.steps:,}"
+            waiting = [step for step in kept if step not in scored]
+            lines.append(f"{where}: {state}" + (f"; kept {', '.join(f'{s:,}' for s in kept)}" if kept else "")
+                         + (f" (scoring pending at {', '.join(f'{s:,}' for s in waiting)})" if waiting else ""))
+    return lines, diverged
+
+
+def _write_report(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan, curve_list: list[Curve],
+                  specs: dict[tuple[str, int], RunSpec], settings: EvalSettings, check: list[dict] | None) -> Path:
+    """report.md / report.html / results.json from what has been scored so far (any time, also mid-training)."""
+    points = collect_points(specs, ctx.runs_dir, data, settings)
+    later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]
+    metric = settings.get("beta-vae")
+    in_progress, diverged = progress_lines(specs, ctx.runs_dir, curve_list, points)
+    summary = summarise(points, curve_list, plan)
     paper_applies = paper_values_apply(data)
     answer = gap_answer(summary, plan, paper_applies)
+    if in_progress:
+        answer += " (in progress: the curve goes on as the runs train; the answer may change)"
+    sheets = _fig7_sheets(ctx, specs, points, data, curve_list)
     atomic_write_json(ctx.out_dir / "results.json", {"points": points, "summary": summary, "answer": answer,
-                                                     "paper_settings_check": check, "diverged": diverged})
+                                                     "paper_settings_check": check or [], "diverged": diverged,
+                                                     "in_progress": in_progress, "latent_codes": sheets["codes"]})
 
     report = Report("The metric along training: when does the β-VAE/VAE gap open? (Fig. 6, App. A.4)")
     report.paragraph(f"**Answer.** {answer}")
+    if in_progress:
+        report.paragraph("**In progress** (the same command continues it; the report is rewritten as each kept step is "
+                         "scored):\n" + "\n".join(f"- {line}" for line in in_progress))
     report.paragraph(
-        f"{data.describe()['name']}; budget {ctx.budget.name}: {plan.steps} steps of batch 64 per run "
+        f"{data.describe()['name']}; budget {ctx.budget.name}: {plan.steps:,} steps of batch 64 per run "
         f"({plan.steps * 64 / data.num_images:.2f} epochs), weights kept at steps {list(plan.keep_steps)}; "
-        f"{plan.seeds} model seeds per β, {plan.control_seeds} for the Adam control. Every kept checkpoint is "
-        f"scored with the metric (L = {metric.L}, {metric.num_train} training / {metric.num_test} test points, "
+        f"{plan.seeds} model seeds per β (seed 0 of each first), {plan.control_seeds} for the Adam control; "
+        f"{ctx.budget.threads} torch thread(s) per run. Every kept checkpoint is scored as soon as it is written "
+        f"with the metric (L = {metric.L}, {metric.num_train:,} training / {metric.num_test:,} test points, "
         f"{len(settings.classifier_seeds)} classifier seeds, inputs standardised = {metric.classifier.standardize}) "
-        f"and disentanglement_lib's variant" + (f", and with {', '.join(later)} (`--metrics`)" if later else "") +
-        f"; KL per latent on {min(PROBE_IMAGES, data.num_images)} training images.")
+        f"and disentanglement_lib's variant" + (f", and with {', '.join(later)}" if later else "") +
+        f"; KL per latent on {min(PROBE_IMAGES, data.num_images):,} training images.")
     if diverged:
         report.paragraph(f"Diverged (scored only at the steps kept before): {', '.join(diverged)}.")
-    report.figure(_plot(summary, points, curves(plan, betas), ctx.out_dir / "training_curve.png", paper_applies),
-                  "metric, dlib variant and active latents against training steps (mean over model seeds, band = "
-                  "min–max); KL per latent of seed 0 of each curve")
+    if points:
+        report.figure(_plot(summary, points, curve_list, ctx.out_dir / "training_curve.png", paper_applies),
+                      "metric, dlib variant and active latents against training steps (mean over model seeds, "
+                      "band = min–max); KL per latent of seed 0 of each curve")
     report.heading("Metric (%) at each kept step")
-    report.paragraph("Each cell: mean ± std over model seeds of each model's mean over classifier seeds; in "
-                     "brackets the paper's protocol on the same scores (worst 50% of models × classifier seeds "
-                     "discarded, mean of the rest)." + (" The paper (Fig. 6): VAE 61.58 ± 0.5, β-VAE 99.23 ± 0.1."
-                                                         if paper_applies else ""))
-    report.table(["step", *[curve.label for curve in curves(plan, betas)], "gap β = 4 − β = 1"],
-                 _table_rows(summary, curves(plan, betas)))
+    report.paragraph("Each cell: mean ± std over model seeds of each model's mean over classifier seeds (n: the "
+                     "seeds scored at that step, when fewer than planned); in brackets the paper's protocol on the "
+                     "same scores (worst 50% of models × classifier seeds discarded, mean of the rest)." +
+                     (" The paper (Fig. 6): VAE 61.58 ± 0.5, β-VAE 99.23 ± 0.1." if paper_applies else ""))
+    report.table(["step", *[curve.label for curve in curve_list], "gap β = 4 − β = 1"],
+                 _table_rows(summary, curve_list))
+    factors = data.factor_names
+    per_factor = [[point["step"], f"{point['curve']} s{point['seed']}",
+                   *[f"{100 * point['metric_per_factor'].get(name, float('nan')):.1f}" for name in factors]]
+                  for point in sorted(points, key=lambda p: (p["step"], p["curve"], p["seed"]))]
+    if per_factor:
+        report.heading("The metric's per-factor accuracy (%) at each kept step")
+        report.paragraph("How often the metric's classifier names each factor correctly (test points where that "
+                         "factor was held fixed), mean over classifier seeds.")
+        report.table(["step", "run", *factors], per_factor)
     if later:
         report.heading("Later metrics at each kept step")
         report.paragraph("Mean over model seeds. " + " ".join(f"{METRICS[name].title}." for name in later) +
-                         " Settings in settings.json (published defaults at the paper budget, smoke sizes below it).")
+                         " Sizes in settings.json (" + ("published defaults" if ctx.budget.published_sizes
+                                                        else "smoke sizes at this budget") + ").")
         columns = list(dict.fromkeys(column for point in points for column in point["later"]))
-        report.table(["step", *[f"{curve.label}: {column}" for curve in curves(plan, betas) for column in columns]],
-                     [[step, *[_later_cell(points, curve.key, step, column) for curve in curves(plan, betas)
-                               for column in columns]] for step in plan.keep_steps])
+        report.table(["step", *[f"{curve.label}: {column}" for curve in curve_list for column in columns]],
+                     [[step, *[_later_cell(points, curve.key, step, column) for curve in curve_list
+                               for column in columns]] for step in plan.keep_steps
+                      if any(point["step"] == step for point in points)])
     report.heading("Active latents and KL (nats) at each kept step")
-    report.table(["step", *[f"{curve.label}: active / KL" for curve in curves(plan, betas)]],
-                 [[step, *[_kl_cell(summary, curve.key, step) for curve in curves(plan, betas)]]
-                  for step in plan.keep_steps])
+    report.table(["step", *[f"{curve.label}: active / KL" for curve in curve_list]],
+                 [[step, *[_kl_cell(summary, curve.key, step) for curve in curve_list]]
+                  for step in plan.keep_steps if any(str(step) in cells for cells in summary.values())])
+    if sheets["figure"] is not None:
+        report.heading(f"What each latent codes at step {sheets['step']:,} (Fig. 7)")
+        report.paragraph("Seed 0 of each curve at the longest step both have been scored at. Each active latent "
+                         "(KL > 0.1 nats) with the factor it shares most information with (MIG's mutual information "
+                         "divided by the factor's entropy) and that share; rows of the sheets traverse one latent "
+                         "from −3 to 3 with the others at μ(x) of the same seed image, latents ordered by KL.")
+        report.table(["run", "latent", "KL (nats)", "codes (normalised MI)", "next factor"], sheets["rows"])
+        report.figure(sheets["figure"], f"traversals of the same image, step {sheets['step']:,}: "
+                                        + " | ".join(sheets["captions"]))
     if check:
         report.heading("Do the budget's metric settings agree with the paper's?")
         report.paragraph("The last kept checkpoint of each seed-0 model, scored once with this budget's point "
@@ -180,8 +306,51 @@ def run(ctx: ExperimentContext) -> Path:
         report.table(["run", "budget settings (%)", "paper settings (%)", "difference"],
                      [[row["run"], f"{100 * row['budget']:.2f}", f"{100 * row['paper']:.2f}",
                        f"{100 * (row['budget'] - row['paper']):+.2f}"] for row in check])
-    return report.write(ctx.out_dir, {**ctx.settings(), "plan": plan.__dict__, "betas": betas,
+    return report.write(ctx.out_dir, {**ctx.settings(), "plan": plan.__dict__, "betas": [c.beta for c in curve_list],
                                       "eval_settings": settings.to_dict()})
+
+
+def _fig7_sheets(ctx: ExperimentContext, specs: dict[tuple[str, int], RunSpec], points: list[dict],
+                 data: GroundTruthData, curve_list: list[Curve]) -> dict:
+    """Fig. 7 for the β = 4 and β = 1 seed-0 models at the longest step both were scored at: one traversal sheet
+    each from the same image, side by side, and which factor each active latent codes (from MIG's information)."""
+    empty = {"figure": None, "rows": [], "codes": {}, "step": None, "captions": []}
+    chosen = [curve.key for curve in curve_list if curve.key in ("beta4", "beta1")][::-1]
+    steps = [{p["step"] for p in points if p["curve"] == key and p["seed"] == 0 and p["mig_information"]}
+             for key in chosen]
+    common = set.intersection(*steps) if len(steps) == 2 else set()
+    if not common:
+        return empty
+    step = max(common)
+    image = torch.from_numpy(data.images(np.array([FIG7_IMAGE % data.num_images]))).float().div(255.0)[0]
+    rows, codes, pictures, captions = [], {}, [], []
+    values = np.linspace(-3, 3, 9)
+    for key in chosen:
+        point = next(p for p in points if p["curve"] == key and p["seed"] == 0 and p["step"] == step)
+        kl = np.array(point["kl_per_latent"])
+        share = np.array(point["mig_information"]) / np.maximum(np.array(point["mig_entropy"]), 1e-12)[None, :]
+        order = [int(latent) for latent in np.argsort(-kl)]
+        labels, codes[key] = ["input"], {}
+        for latent in order:
+            ranked = np.argsort(-share[latent])
+            top, second = data.factor_names[ranked[0]], data.factor_names[ranked[1]]
+            active = kl[latent] > ACTIVE_KL
+            codes[key][f"z{latent}"] = {"kl": float(kl[latent]), "active": bool(active), "factor": top,
+                                        "share": float(share[latent, ranked[0]]), "next": second,
+                                        "next_share": float(share[latent, ranked[1]])}
+            labels.append(f"z{latent} {top} {share[latent, ranked[0]]:.2f}" if active else f"z{latent} (off)")
+            if active:
+                rows.append([f"{key} s0", f"z{latent}", f"{kl[latent]:.2f}",
+                             f"{top} ({share[latent, ranked[0]]:.2f})",
+                             f"{second} ({share[latent, ranked[1]]:.2f})"])
+        _, model = load_model(ctx.runs_dir / specs[key, 0].name, step=step)
+        caption = f"{next(c.label for c in curve_list if c.key == key)}, seed 0"
+        figure = grid_figure([to_display(image[None]), *traversal_rows(model, image, np.array(order), values)],
+                             labels, caption, [f"{value:g}" for value in values])
+        pictures.append(figure)
+        captions.append(caption)
+    path = save_side_by_side(pictures, ctx.out_dir / "fig7_traversals.png")
+    return {"figure": path, "rows": rows, "codes": codes, "step": step, "captions": captions}
 
 
 def summarise(points: list[dict], curve_list: list[Curve], plan: CurvePlan) -> dict:
@@ -236,20 +405,22 @@ def gap_answer(summary: dict, plan: CurvePlan, paper_applies: bool = True) -> st
             f"{growing} over the last doubling of training ({trend:+.1f} points since step {steps[-2]:,}).")
 
 
-def _paper_settings_check(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan, outcomes: dict,
-                          settings: EvalSettings) -> list[dict]:
-    """Score the last kept step of each seed-0 model with the paper's point counts as well (not in smoke)."""
+def _paper_settings_check(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan,
+                          runs: dict[tuple[str, int], RunDir], settings: EvalSettings) -> list[dict]:
+    """Score the last kept step of each finished seed-0 model with the paper's point counts as well (below the paper's
+    sizes, not in smoke)."""
     budget = settings.select(["beta-vae"])
-    paper = paper_settings(metrics=("beta-vae",), classifier_seeds=settings.classifier_seeds)
+    paper = paper_settings(metrics=("beta-vae",), classifier_seeds=settings.classifier_seeds,
+                           threads=settings.threads)
     if ctx.budget.name == "smoke" or budget.get("beta-vae") == paper.get("beta-vae"):
         return []
-    checked = [outcome for (_, seed), outcome in outcomes.items() if seed == 0 and outcome.state == FINISHED]
-    jobs = [EvalJob(outcome.run_dir, plan.keep_steps[-1]) for outcome in checked]
+    checked = [run for (_, seed), run in runs.items() if seed == 0 and run.exists() and run.state == FINISHED]
+    jobs = [EvalJob(run.path, plan.keep_steps[-1]) for run in checked]
     scores = [[metric_result(evaluation, "beta-vae")["mean"]
                for evaluation in evaluate_sweep(jobs, data, choice, ctx.device, ctx.progress, ctx.executor)]
               for choice in (budget, paper)]
-    return [{"run": outcome.name, "step": plan.keep_steps[-1], "budget": budget_score, "paper": paper_score}
-            for outcome, budget_score, paper_score in zip(checked, *scores)]
+    return [{"run": run.path.name, "step": plan.keep_steps[-1], "budget": budget_score, "paper": paper_score}
+            for run, budget_score, paper_score in zip(checked, *scores)]
 
 
 def _later_cell(points: list[dict], curve: str, step: int, column: str) -> str:
@@ -265,9 +436,10 @@ def _table_rows(summary: dict, curve_list: list[Curve]) -> list[list]:
         cells = []
         for curve in curve_list:
             cell = summary.get(curve.key, {}).get(str(step))
+            seeds = "" if cell is None or cell["seeds"] >= curve.seeds else f" (n = {cell['seeds']})"
             cells.append("–" if cell is None else
                          f"{100 * cell['metric_mean']:.1f} ± {100 * cell['metric_std']:.1f} "
-                         f"[{100 * cell['protocol']:.1f}]")
+                         f"[{100 * cell['protocol']:.1f}]{seeds}")
         vae, beta = summary.get("beta1", {}).get(str(step)), summary.get("beta4", {}).get(str(step))
         cells.append("–" if vae is None or beta is None else
                      f"{100 * (beta['metric_mean'] - vae['metric_mean']):+.1f}")

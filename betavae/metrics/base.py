@@ -65,11 +65,13 @@ class Settings:
 
 @dataclass(frozen=True)
 class Shared:
-    """What every metric receives besides its own settings: the classifier seeds, the device, progress bars."""
+    """What every metric receives besides its own settings: the classifier seeds, the device, progress bars, and the
+    CPU threads the evaluation may use (for work whose numbers do not depend on them, e.g. DCI's per-factor fits)."""
 
     classifier_seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
     progress: bool = False
+    threads: int = 1
 
 
 class Metric(ABC):

@@ -19,7 +19,6 @@ exact); on noisy synthetic factors D 0.335 / 0.260; and a duplicated code dimens
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,8 +116,9 @@ class DCI(Metric):
         from joblib import Parallel, delayed  # ships with scikit-learn
 
         x_train, y_train, x_test, y_test = train_test_codes(cache, data, settings.num_train, settings.num_test, rng)
-        # the factors' fits are independent and build their trees without the GIL: one thread per core
-        fits = Parallel(n_jobs=min(data.num_factors, os.cpu_count() or 1), prefer="threads", return_as="generator")(
+        # the factors' fits are independent and build their trees without the GIL: one thread each, up to the threads
+        # the evaluation may use (the trees are the same whichever thread builds them)
+        fits = Parallel(n_jobs=min(data.num_factors, shared.threads), prefer="threads", return_as="generator")(
             delayed(boosted_trees)(x_train, y_train[:, k], x_test, y_test[:, k], settings, shared.classifier_seeds[0])
             for k in range(data.num_factors))
         fits = list(tqdm(fits, total=data.num_factors, desc="DCI: gradient-boosted trees per factor (slow)",
