@@ -287,7 +287,7 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
         def store(entry: dict) -> None:  # each metric as soon as it is done: a kill loses at most the one under way
             with file_lock(path):
                 current = read_evaluation_file(path)  # as it is now: another process may have added entries
-                current["metrics"][entry["key"]] = {**entry, "provenance": record}
+                current["metrics"][entry["key"]] = {**entry, "provenance": {**record, "time": time.time()}}
                 atomic_write_json(path, current)
 
         computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject,

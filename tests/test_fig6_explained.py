@@ -289,3 +289,72 @@ def test_fig6_gap_note_gives_each_models_score_and_whether_the_paper_lies_among_
     assert "the paper's 73.5 % lies inside that range" in note
     one_model = RowResult(row, num_classifier_seeds=3, evaluations=evaluations[:1])
     assert _by_seed_spread(one_model) == ""  # one model has no spread to speak of
+
+
+def test_progress_lines_say_where_each_unfinished_run_stands(tmp_path, tiny_config):
+    from betavae.experiments.runner import RunSpec
+    from betavae.experiments.training_curve import Curve, progress_lines
+
+    config = tiny_config(steps=40, checkpoint_every=10)
+    config.train.keep_steps = (10, 40)
+    train(config, tmp_path / "beta1-seed0", progress=False, stop_after=20)
+    specs = {("beta1", 0): RunSpec("beta1-seed0", config), ("beta4", 0): RunSpec("beta4-seed0", config)}
+    curve_list = [Curve("beta1", "VAE", "β = 1", 1.0, None, 1), Curve("beta4", "β-VAE", "β = 4", 4.0, None, 1)]
+    points = [{"curve": "beta1", "seed": 0, "step": 10}]
+    lines, diverged = progress_lines(specs, tmp_path, curve_list, points)
+    assert lines == ["β = 1, seed 0: at step 20 of 40; kept 10", "β = 4, seed 0: not started"] and diverged == []
+    lines, _ = progress_lines(specs, tmp_path, curve_list, [])
+    assert lines[0] == "β = 1, seed 0: at step 20 of 40; kept 10 (scoring pending at 10)"
+
+
+def test_the_long_budget_belongs_to_the_training_curve_alone():
+    from betavae.experiments.common import get_budget
+    from betavae.experiments.training_curve import PLANS
+
+    assert get_budget("long", experiment="training-curve").threads == 1
+    assert PLANS["long"].keep_steps == (6_000, 12_000, 25_000, 50_000, 100_000, 200_000, 300_000)
+    with pytest.raises(BetaVAEError, match="budget 'long' is for training-curve only; fig6-table takes smoke | cpu"):
+        get_budget("long", experiment="fig6-table")
+
+
+@pytest.mark.slow  # ~2 min on 2 cores
+def test_long_budget_scores_kept_steps_while_training_and_a_rerun_recomputes_nothing(tmp_path, monkeypatch):
+    """The long budget's code path (two worker processes of one thread each, every metric, seed 0 of each β first,
+    each kept checkpoint scored while the runs train on) at smoke sizes."""
+    import dataclasses
+
+    from betavae.experiments import common, training_curve
+    from betavae.experiments.reproduce import reproduce
+
+    monkeypatch.setitem(common.BUDGETS, "long", dataclasses.replace(
+        common.BUDGETS["long"], metric_train=200, metric_test=100, pairs=8, table2_train=200, table2_test=100,
+        published_sizes=False, classifier_seeds=1))
+    monkeypatch.setitem(training_curve.PLANS, "long", training_curve.CurvePlan(
+        steps=300, keep_steps=(60, 150, 300), seeds=2, control_seeds=0, metrics="all"))
+    monkeypatch.setattr(training_curve, "POLL_S", 0.5)
+    out = tmp_path / "long"
+    reproduce("training-curve", budget="long", out_dir=out, dataset="synthetic-squares", device="cpu", progress=False)
+    results = json.loads((out / "results.json").read_text())
+    assert {(p["curve"], p["seed"], p["step"]) for p in results["points"]} == {
+        (curve, seed, step) for curve in ("beta1", "beta4") for seed in (0, 1) for step in (60, 150, 300)}
+    assert results["in_progress"] == [] and set(results["points"][0]["later"]) >= {"MIG", "DCI D", "FactorVAE"}
+    runs = out / "runs"
+    assert json.loads((runs / "beta1-seed0" / "config.json").read_text())["train"]["threads"] == 1
+    # scored while training went on: some kept step was scored before its run had logged its last step
+    overlapped = []
+    for run in runs.iterdir():
+        finished_at = RunDir(run).log()[-1]["time"]
+        entries = json.loads((run / "eval.json").read_text())["metrics"].values()
+        overlapped += [entry["subject"]["step"] for entry in entries if entry["provenance"]["time"] < finished_at]
+    assert overlapped
+    # seed 0 of each β trained first: their provenance starts no later than seed 1's
+    started = {run.name: json.loads((run / "provenance.json").read_text())["sessions"][0]["time"]
+               for run in runs.iterdir()}
+    assert max(started["beta1-seed0"], started["beta4-seed0"]) <= min(started["beta1-seed1"], started["beta4-seed1"])
+    assert (out / "fig7_traversals.png").stat().st_size > 10_000 and "(Fig. 7)" in (out / "report.md").read_text()
+    watched = [path for run in runs.iterdir() for path in (run / "eval.json", run / "kl_probe.json",
+                                                            run / "log.jsonl", run / "checkpoint.pt")]
+    before = {path: path.stat().st_mtime_ns for path in watched}
+    reproduce("training-curve", budget="long", out_dir=out, dataset="synthetic-squares", device="cpu", progress=False)
+    assert {path: path.stat().st_mtime_ns for path in watched} == before  # nothing trained, scored or probed again
+    assert json.loads((out / "results.json").read_text())["points"] == results["points"]

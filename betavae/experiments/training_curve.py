@@ -84,6 +84,7 @@ PLANS = {
                       control_seeds=0, metrics="all"),
 }
 REPORT_EVERY_S = 600.0  # while runs train and nothing new is kept, the report's progress line is refreshed this often
+POLL_S = 15.0  # how often the runs' folders are looked at for newly kept checkpoints
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def run(ctx: ExperimentContext) -> Path:
             write()
 
     train_and_watch(list(specs.values()), ctx.runs_dir, score, refresh, ctx.budget.workers, ctx.progress,
-                    ctx.executor)
+                    ctx.executor, poll_s=POLL_S)
     outcomes = {key: RunDir(ctx.runs_dir / spec.name) for key, spec in specs.items()}
     return write(_paper_settings_check(ctx, data, plan, outcomes, settings))
 
