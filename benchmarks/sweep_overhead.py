@@ -46,17 +46,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--dataset", default="synthetic-squares")
     args = parser.parse_args()
-    budget = get_budget("smoke")
+    budget = get_budget("smoke", threads=1)  # one thread per run, so that 2 workers fill 2 cores
     specs = [RunSpec(f"seed{seed}", beta_vae_config(budget, args.dataset, seed=seed, device="cpu"))
              for seed in range(args.runs)]
     print(f"{args.runs} smoke runs ({budget.steps} steps, {specs[0].config.model_type} on {args.dataset}, "
           f"1 torch thread each), {args.workers} workers")
-    plans = [("serial (local, 1 worker)", 1, ExecutorSettings(cpus_per_run=1)),
-             (f"local pool, {args.workers} workers", args.workers, ExecutorSettings(cpus_per_run=1))]
+    plans = [("serial (local, 1 worker)", 1, ExecutorSettings()),
+             (f"local pool, {args.workers} workers", args.workers, ExecutorSettings())]
     try:
         import ray
 
-        on_ray = ExecutorSettings("ray", cpus_per_run=1)
+        on_ray = ExecutorSettings("ray")  # one CPU per task: the runs' thread count
         plans.append((f"ray, local instance, {args.workers} CPUs", args.workers, on_ray))
     except ImportError:
         ray = None

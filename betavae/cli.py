@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from betavae import __version__
+from betavae.config_common import DEFAULT_THREADS
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.metrics.registry import METRICS, PAPER_METRICS
 from betavae.models.registry import MODELS, model_spec
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
     train.add_argument("--threads", type=int, help="torch threads the run trains with; part of what decides its "
                        "numbers, kept for every resume (default 2)")
+    train.add_argument("--allow-fewer-cores", action="store_true", help="resume a run whose --threads exceed this "
+                       "machine's cores (same numbers, slower)")
     add_model_flags(train)
 
     evaluate = commands.add_parser(
@@ -126,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the evaluation here, in RUN/eval.json's layout "
                                          "({version, metrics: {key: entry}}); - for stdout (the table then goes "
                                          "to stderr)")
+    evaluate.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                          help=f"torch threads for encoding and classifier fits; they decide the last digits, so "
+                               f"they are part of what eval.json caches (default {DEFAULT_THREADS})")
     evaluate.add_argument("--step", type=int, help="score the weights a run kept at this step (train --keep-steps)")
     evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -145,14 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    reproduce.add_argument("--workers", type=int, help="training processes at once (default: the budget's)")
+    reproduce.add_argument("--workers", type=int, help="local: training processes at once (default: the cores "
+                                                     "divided by --threads)")
     reproduce.add_argument("--executor", default="local", choices=("local", "ray"),
                            help="where the training runs go: local processes (default), or ray tasks, one per "
                                 "training run and one per evaluation (pip install 'betavae[ray]')")
     reproduce.add_argument("--address", help="ray: join this cluster (`ray start --head` prints it; default "
                                              "$RAY_ADDRESS, else a local Ray instance for this command)")
-    reproduce.add_argument("--cpus-per-run", type=float, help="CPUs (torch threads) per run (ray default 1; local "
-                                                              "default: the cores split between the workers)")
+    reproduce.add_argument("--threads", type=int, help="torch threads of every run and evaluation; part of what "
+                                                     "decides their numbers (default: the budget's, 2; long: 1)")
+    reproduce.add_argument("--cpus-per-run", type=float, help="ray: CPUs reserved per task (default: --threads)")
     reproduce.add_argument("--gpus-per-run", type=float, help="ray: GPUs per run, fractions pack runs onto one GPU, "
                                                               "e.g. 0.25 (default 1 where the cluster has GPUs)")
     reproduce.add_argument("--rows", help="fig6-table/table2/metric-sensitivity: only these rows, e.g. pca,vae "
@@ -344,7 +352,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise BetaVAEError("--out RUN_DIR is required: where checkpoints, log.jsonl and figures go")
     from betavae.train import train
 
-    result = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    result = train(config, args.out, resume=args.resume, progress=not args.quiet,
+                   allow_fewer_cores=args.allow_fewer_cores)
     speed = f", {result.images_per_second:.0f} images/s" if result.images_per_second else " (already finished)"
     print(f"{result.state} at step {result.step}{speed}: {result.run_dir}")
     return 0
@@ -389,7 +398,7 @@ def evaluate_settings(args: argparse.Namespace):
     if args.classifier_seeds < 1:
         raise BetaVAEError(f"--classifier-seeds must be >= 1, got {args.classifier_seeds}")
     return EvalSettings.of(names, changes=changes, classifier_seeds=tuple(range(args.classifier_seeds)),
-                           sample_seed=args.sample_seed)
+                           sample_seed=args.sample_seed, threads=args.threads)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -430,7 +439,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     report = reproduce(args.experiment, budget=args.budget, out_dir=args.out, dataset=args.dataset,
                        data_path=args.data, device=args.device, workers=args.workers, progress=not args.quiet,
                        rows=args.rows, metrics=args.metrics, betas=args.betas, executor=args.executor,
-                       address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run)
+                       address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                       threads=args.threads)
     print(f"report: {report}")
     return 0
 

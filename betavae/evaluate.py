@@ -42,8 +42,9 @@ from betavae.representations import CodeCache, Representation
 from betavae.threads import torch_threads
 
 # Bump when a change to the shared machinery changes numbers (a metric's own change bumps its ``version``).
-# 2: points drawn per classifier seed; the ground-truth row one-hot coded.
-EVAL_VERSION = 2
+# 2: points drawn per classifier seed; the ground-truth row one-hot coded. 3: torch threads part of the key (they
+# decide the last digits of encodings and classifier fits); entries of version 2 are recomputed, not mixed.
+EVAL_VERSION = 3
 FILE_VERSION = 3  # the evaluation file's layout: {"version": 3, "metrics": {key: entry}}
 
 

@@ -139,6 +139,22 @@ class RunDir:
                                "`betavae train --out DIR`")
         return RunConfig.load(self.config_path)
 
+    def threads_recorded(self) -> bool:
+        """Whether config.json names the torch threads the run trains with (betavae before 0.2 did not)."""
+        try:
+            saved = json.loads(self.config_path.read_text())
+        except (OSError, ValueError):
+            return True  # unreadable: config() says what is wrong with it
+        return not isinstance(saved, dict) or not isinstance(saved.get("train"), dict) or "threads" in saved["train"]
+
+    def set_aside(self, reason: str) -> Path:
+        """Rename this run directory to ``NAME.REASON`` (``NAME.REASON-2``, … if taken) and return the new path."""
+        target, number = self.path.with_name(f"{self.path.name}.{reason}"), 1
+        while target.exists():
+            number += 1
+            target = self.path.with_name(f"{self.path.name}.{reason}-{number}")
+        return self.path.rename(target)
+
     def finished(self, steps: int) -> bool:
         """Whether this run finished at least ``steps`` steps (status.json is written after the last checkpoint)."""
         status = self.status()

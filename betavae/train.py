@@ -22,7 +22,7 @@ from betavae.models.registry import build_task, divergence_hint, prepare_config
 from betavae.models.training import ABSURD_LOSS, DivergedLoss
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
-from betavae.threads import torch_threads
+from betavae.threads import available_cores, torch_threads
 
 
 @dataclass
@@ -42,13 +42,17 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          stop_after: int | None = None, data: ImageDataset | None = None) -> TrainResult:
-    """Train ``config`` into ``out_dir``; ``resume`` continues its last checkpoint (``steps`` may grow).
+          stop_after: int | None = None, data: ImageDataset | None = None,
+          allow_fewer_cores: bool = False) -> TrainResult:
+    """Train ``config`` into ``out_dir`` with ``config.train.threads`` torch threads (the process's own count
+    again afterwards); ``resume`` continues its last checkpoint (``steps`` may grow).
 
     On a resume, ``config`` may differ from the saved one only in its length and in settings that change no
-    number (``runs.RESUME_SETTINGS``). ``stop_after`` ends this call after that many steps, checkpointing (as a
-    kill would, but cleanly). ``data`` is the already loaded training set described by ``config.data`` (else it
-    is loaded here). The run directory is locked while this runs: a second process gets one clear error.
+    number (``runs.RESUME_SETTINGS``); the thread count is not one of them, and a resume on fewer cores than
+    the run's threads is refused unless ``allow_fewer_cores`` (the numbers stay the same, the steps get slower).
+    ``stop_after`` ends this call after that many steps, checkpointing (as a kill would, but cleanly). ``data``
+    is the already loaded training set described by ``config.data`` (else it is loaded here). The run directory
+    is locked while this runs: a second process gets one clear error.
     """
     config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
     writer_class = _tensorboard_writer() if config.train.tensorboard else None  # fail before touching the run
@@ -58,6 +62,7 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
         config, start = _check_run_dir(run, config, resume)
         if isinstance(start, TrainResult):  # already finished: never recompute
             return start
+        _check_cores(run, config, resumed=run.exists(), allowed=allow_fewer_cores)
         saved = _Saved()
         with _failures_keep_the_checkpoint(run, config, saved), torch_threads(config.train.threads):
             return _train_locked(run, config, start, saved, writer_class, progress, stop_after, data)
@@ -78,7 +83,11 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
         before = run.config()
         if config.train.steps > before.train.steps:
             notice(f"extending {run.path} from {before.train.steps} to {config.train.steps} steps")
-        if before.to_dict() != config.to_dict():  # a longer run or new settings, recorded now that it resumed
+        if not run.threads_recorded():
+            notice(f"{run.config_path} records no torch thread count (an older betavae wrote it); resuming with "
+                   f"{config.train.threads} and recording that: the steps from {start_step} on may differ in their "
+                   "last digits from a run trained throughout with its first count")
+        if before.to_dict() != config.to_dict() or not run.threads_recorded():  # recorded now that it resumed
             atomic_write_json(run.config_path, config.to_dict())
         origin = read_json(run.provenance_path) if run.provenance_path.exists() else {}
         sessions = [*origin.get("sessions", []), _session(device, start_step)]
@@ -151,7 +160,8 @@ def _session(device: torch.device, start_step: int) -> dict:
     (with the physical GPUs behind ``CUDA_VISIBLE_DEVICES``, as a sweep's executor assigned them), host, process."""
     if device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
-    return {"from_step": start_step, "device": str(device), "host": platform.node(), "pid": os.getpid(),
+    return {"from_step": start_step, "device": str(device), "threads": torch.get_num_threads(),
+            "host": platform.node(), "pid": os.getpid(),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "time": time.time()}
 
 
@@ -190,6 +200,20 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> tuple[RunCon
         raise BetaVAEError(f"{run.path} is a run of {saved.train.steps} steps; --steps {config.train.steps} would "
                            "shorten it, which a resume never does: drop --steps to continue it, or train a new --out")
     return config, run.checkpoint_path.exists()
+
+
+def _check_cores(run: RunDir, config: RunConfig, resumed: bool, allowed: bool) -> None:
+    """A run's thread count is part of its numbers: on fewer cores it is kept (slower), said in one line, and for a
+    resume (whose count the user did not just choose) only when asked."""
+    threads, cores = config.train.threads, available_cores()
+    if threads <= cores or resolve_device(config.train.device).type == "cuda":
+        return
+    if resumed and not allowed:
+        raise BetaVAEError(f"{run.path} trains with {threads} torch threads (they decide its numbers) but this machine "
+                           f"gives this process {cores} core(s): resuming here keeps the numbers but runs slower; pass "
+                           "--allow-fewer-cores to continue anyway, or resume it on a machine with more cores")
+    notice(f"training with {threads} torch threads on {cores} core(s): the same numbers as on a larger machine, "
+           "more slowly")
 
 
 @contextlib.contextmanager

@@ -53,8 +53,9 @@ def _sessions(run_dir: Path) -> list[dict]:
 def test_a_ray_sweep_trains_the_same_runs_as_the_local_pool_and_a_rerun_recomputes_nothing(tmp_path, tiny_config,
                                                                                            ray_instance):
     specs = [RunSpec(f"seed{seed}", tiny_config(steps=6, seed=seed)) for seed in (0, 1)]
-    local = run_sweep(specs, tmp_path / "local", progress=False, executor=ExecutorSettings(cpus_per_run=1))
-    on_ray = run_sweep(specs, tmp_path / "ray", progress=False, executor=ON_RAY)
+    # both on their default path: each run trains with the threads its config records, whatever the executor
+    local = run_sweep(specs, tmp_path / "local", progress=False, executor=ExecutorSettings())
+    on_ray = run_sweep(specs, tmp_path / "ray", progress=False, executor=ExecutorSettings("ray"))
     assert [(o.name, o.state) for o in on_ray] == [(o.name, o.state) for o in local] == [("seed0", "finished"),
                                                                                        ("seed1", "finished")]
     for outcome in on_ray:
@@ -123,7 +124,7 @@ def test_evaluations_on_ray_are_tasks_that_store_the_local_numbers_and_are_never
     from betavae.io import command_line
 
     spec = RunSpec("seed0", tiny_config(steps=20, keep_steps=(5, 10, 15)))
-    run_sweep([spec], tmp_path / "local", progress=False, executor=ExecutorSettings(cpus_per_run=1))
+    run_sweep([spec], tmp_path / "local", progress=False, executor=ExecutorSettings())
     shutil.copytree(tmp_path / "local", tmp_path / "ray")
     data, settings = SyntheticSquares(), EvalSettings.of("beta-vae,mig", smoke=True)
 
@@ -155,10 +156,12 @@ def test_evaluations_on_ray_are_tasks_that_store_the_local_numbers_and_are_never
 
 @pytest.mark.slow
 def test_reproduce_on_ray_gives_the_local_numbers_and_a_rerun_recomputes_nothing(tmp_path):
-    """The README's command with `--executor ray` (a local Ray instance started and stopped by the command)."""
-    common = ["reproduce", "fig6-table", "--dataset", "synthetic-squares", "--rows", "vae,pca",
-              "--cpus-per-run", "1", "--quiet"]
-    code, _, err = _betavae_process(*common, "--workers", "2", "--out", str(tmp_path / "local"))
+    """The same command on `--executor local` and `--executor ray` (a local Ray instance started and stopped by the
+    command), each with its defaults: the runs and evaluations record and use the same threads, so every number
+    agrees to the last digit."""
+    common = ["reproduce", "fig6-table", "--budget", "smoke", "--dataset", "synthetic-squares", "--rows",
+              "vae,beta-vae-b4", "--quiet"]
+    code, _, err = _betavae_process(*common, "--executor", "local", "--out", str(tmp_path / "local"))
     assert code == 0, err
     code, out, err = _betavae_process(*common, "--executor", "ray", "--out", str(tmp_path / "ray"))
     assert code == 0 and "report:" in out, err
@@ -171,10 +174,12 @@ def test_reproduce_on_ray_gives_the_local_numbers_and_a_rerun_recomputes_nothing
         return strip(json.loads((folder / "results.json").read_text()))
 
     assert numbers(tmp_path / "ray") == numbers(tmp_path / "local")
-    assert numbers(tmp_path / "ray")["rows"][1]["key"] == "vae"  # the trained row is among those compared
+    assert [row["key"] for row in numbers(tmp_path / "ray")["rows"]] == ["vae", "beta-vae-b4"]  # trained rows
     for seed in (0, 1):
-        run = f"runs/vae-seed{seed}"
-        assert _log(tmp_path / "ray" / run) == _log(tmp_path / "local" / run)
+        for model in ("vae", "beta-vae-b4"):
+            run = f"runs/{model}-seed{seed}"
+            assert _log(tmp_path / "ray" / run) == _log(tmp_path / "local" / run)
+            assert {session["threads"] for session in _sessions(tmp_path / "ray" / run)} == {2}
     runs = tmp_path / "ray" / "runs"
     stamps = {path: path.stat().st_mtime_ns for path in runs.rglob("*") if path.is_file()}
     code, _, err = _betavae_process(*common, "--executor", "ray", "--out", str(tmp_path / "ray"))

@@ -37,7 +37,7 @@ def test_each_local_worker_is_pinned_to_its_own_gpu_and_each_run_records_which(t
 
     specs = [RunSpec(f"seed{seed}", tiny_config(steps=6, seed=seed)) for seed in range(4)]
     outcomes, before = [], os.environ.get("CUDA_VISIBLE_DEVICES")
-    _run_locally(specs, tmp_path, 2, ExecutorSettings(cpus_per_run=1), False, outcomes.append, gpus=["0", "1"])
+    _run_locally(specs, tmp_path, 2, ExecutorSettings(), False, outcomes.append, gpus=["0", "1"])
     assert sorted(outcome.name for outcome in outcomes) == [f"seed{seed}" for seed in range(4)]
     pinned = {}  # worker process -> the CUDA_VISIBLE_DEVICES its runs trained under
     for seed in range(4):
@@ -114,6 +114,8 @@ def test_executor_flags_that_contradict_each_other_are_refused():
         ExecutorSettings("local", address="10.0.0.1:6379")
     with pytest.raises(BetaVAEError, match="--gpus-per-run is for --executor ray"):
         ExecutorSettings("local", gpus_per_run=0.5)
+    with pytest.raises(BetaVAEError, match="--cpus-per-run is what Ray reserves for each task"):
+        ExecutorSettings("local", cpus_per_run=1)
     with pytest.raises(BetaVAEError, match="--cpus-per-run must be > 0"):
         ExecutorSettings("ray", cpus_per_run=0)
     with pytest.raises(BetaVAEError, match="unknown executor 'slurm'"):

@@ -15,6 +15,7 @@ from betavae.metrics.higgins import BetaVAESettings, DlibSettings
 from betavae.metrics.linear import ClassifierSettings
 from betavae.metrics.registry import METRICS, PAPER_METRICS, metric_names
 from betavae.models.infogan import InfoGANConfig
+from betavae.threads import available_cores
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Budget:
     pairs: int  # L, pairs averaged into one z_diff point
     table2_train: int
     table2_test: int
-    workers: int  # training processes at once
+    workers: int | None  # local training processes at once (None: as many as the cores hold at ``threads`` each)
     checkpoint_every: int
     gan_width: int = 64  # InfoGAN's DCGAN channel base (App. A.2 uses 64); smaller only to keep smoke runs short
     published_sizes: bool = False  # the later metrics at their published sizes (else their smoke sizes)
@@ -41,14 +42,15 @@ class Budget:
 BUDGETS = {
     # minutes on a 2-core CPU; what the tests run
     "smoke": Budget("smoke", steps=40, model_seeds=2, classifier_seeds=2, metric_train=400, metric_test=200,
-                    pairs=16, table2_train=400, table2_test=200, workers=1, checkpoint_every=20,
+                    pairs=16, table2_train=400, table2_test=200, workers=None, checkpoint_every=20,
                     gan_width=16),
     # the honest best of a 2-core CPU in a few hours
     "cpu": Budget("cpu", steps=3000, model_seeds=3, classifier_seeds=3, metric_train=2000, metric_test=1000,
-                  pairs=64, table2_train=5000, table2_test=2500, workers=1, checkpoint_every=500, gan_width=32),
+                  pairs=64, table2_train=5000, table2_test=2500, workers=None, checkpoint_every=500,
+                  gan_width=32),
     # the paper's scale (10 model seeds × 3 classifier seeds); a GPU is advised
     "paper": Budget("paper", steps=300_000, model_seeds=10, classifier_seeds=3, metric_train=10_000,
-                    metric_test=5000, pairs=64, table2_train=10_000, table2_test=5000, workers=1,
+                    metric_test=5000, pairs=64, table2_train=10_000, table2_test=5000, workers=None,
                     checkpoint_every=5000, published_sizes=True),
     # the paper's training length for the β-VAE/VAE pair on one machine, over several sessions: two runs at once, one
     # thread each, every kept checkpoint scored at the paper's sizes while training goes on (training-curve only)
@@ -61,7 +63,10 @@ EXPERIMENTS = ("fig6-table", "table2", "training-curve", "metric-sensitivity", "
                "continuity", "samples", "traversals")
 
 
-def get_budget(name: str, workers: int | None = None, experiment: str | None = None) -> Budget:
+def get_budget(name: str, workers: int | None = None, experiment: str | None = None,
+               threads: int | None = None) -> Budget:
+    """Budget ``name`` (refused for an experiment that has no plan for it), with ``workers`` local processes and
+    ``threads`` torch threads per run and evaluation when given; workers default to the cores over the threads."""
     if name not in BUDGETS:
         raise BetaVAEError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
     budget = BUDGETS[name]
@@ -69,11 +74,13 @@ def get_budget(name: str, workers: int | None = None, experiment: str | None = N
         usable = [key for key, other in BUDGETS.items() if other.experiments is None or experiment in other.experiments]
         raise BetaVAEError(f"budget {name!r} is for {', '.join(budget.experiments)} only; {experiment} takes "
                            f"{' | '.join(usable)}")
-    if workers is not None:
-        if workers < 1:
-            raise BetaVAEError(f"--workers must be >= 1, got {workers}")
-        budget = dataclasses.replace(budget, workers=workers)
-    return budget
+    if workers is not None and workers < 1:
+        raise BetaVAEError(f"--workers must be >= 1, got {workers}")
+    if threads is not None and threads < 1:
+        raise BetaVAEError(f"--threads must be >= 1, got {threads}")
+    threads = threads or budget.threads
+    workers = workers or budget.workers or max(1, available_cores() // threads)
+    return dataclasses.replace(budget, workers=workers, threads=threads)
 
 
 DEFAULT_CLASSIFIER = ClassifierSettings()

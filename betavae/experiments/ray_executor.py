@@ -28,7 +28,6 @@ from betavae.experiments.runner import (
     RunSpec,
     _worker_stopped,
     run_one,
-    torch_threads,
 )
 from betavae.io import COMMAND_ENV, atomic_write_text, command_line
 from betavae.progress import progress_bar
@@ -56,7 +55,8 @@ def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
     root = root.resolve()  # tasks may run elsewhere: a path that means the same folder on every node
     sweep_id = _mark(root)
     calls = [(spec.name, (spec, root, sweep_id)) for spec in pending]
-    _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record, stop)
+    threads = max(spec.config.train.threads for spec in pending)
+    _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record, threads, stop)
 
 
 def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, executor: ExecutorSettings,
@@ -70,28 +70,28 @@ def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, ex
         calls.append((f"scoring {label}", (run_dir, job.step, settings, device, _mark(run_dir.parent))))
     bar = progress_bar(total=len(calls), disable=not progress, unit="run", desc="scoring runs (ray)")
     try:
-        _run_tasks(_evaluate_task, calls, executor, {device}, lambda _: bar.update(1))
+        _run_tasks(_evaluate_task, calls, executor, {device}, lambda _: bar.update(1), settings.threads)
     finally:
         bar.close()
 
 
 def _run_tasks(function: Callable, calls: list[tuple[str, tuple]], settings: ExecutorSettings, devices: set[str],
-               record: Callable, stop: threading.Event | None = None) -> None:
-    """``function(*args, threads)`` for each ``(label, args)`` of ``calls`` as a Ray task with the executor's
-    resources; ``record`` receives each result as it arrives. Ctrl-C or a failed task: the queued tasks never
-    start, the running ones are interrupted (a run checkpoints first)."""
+               record: Callable, threads: int, stop: threading.Event | None = None) -> None:
+    """``function(*args)`` for each ``(label, args)`` of ``calls`` as a Ray task with the executor's resources (CPUs:
+    ``--cpus-per-run``, else the ``threads`` the tasks compute with); ``record`` receives each result as it
+    arrives. Ctrl-C, ``stop`` or a failed task: the queued tasks never start, the running ones are interrupted (a
+    run checkpoints first)."""
     ray = import_ray()
     with ray_session(settings.address):
         gpus = _gpus_per_run(ray, settings, devices)
-        cpus = settings.cpus_per_run or 1
+        cpus = settings.cpus_per_run or threads
         _check_fits(ray, cpus, gpus)
         forwarded = {name: os.environ[name] for name in ("BETAVAE_DATA_DIR",) if name in os.environ}
         forwarded[COMMAND_ENV] = os.environ.get(COMMAND_ENV) or command_line()  # provenance names the sweep's command
         options = dict(num_cpus=cpus, num_gpus=gpus, max_retries=MAX_RETRIES, retry_exceptions=False,
                        runtime_env={"env_vars": forwarded})
-        task, threads = ray.remote(function), max(1, int(cpus))
-        running = {task.options(name=f"betavae {label}", **options).remote(*args, threads): label
-                   for label, args in calls}
+        task = ray.remote(function)
+        running = {task.options(name=f"betavae {label}", **options).remote(*args): label for label, args in calls}
         try:
             while running:
                 done, _ = ray.wait(list(running), num_returns=1, timeout=None if stop is None else 1.0)
@@ -104,18 +104,17 @@ def _run_tasks(function: Callable, calls: list[tuple[str, tuple]], settings: Exe
             raise
 
 
-def _train_task(spec: RunSpec, root: Path, sweep_id: str, threads: int) -> RunOutcome:
-    """One run, on whichever node Ray chose."""
+def _train_task(spec: RunSpec, root: Path, sweep_id: str) -> RunOutcome:
+    """One run, on whichever node Ray chose (with the torch threads its config records)."""
     check_sees_sweep(root, sweep_id)
     _worker_stopped.clear()  # Ray reuses worker processes, and starts a task only while the sweep goes on
-    return run_one(spec, root / spec.name, threads)
+    return run_one(spec, root / spec.name)
 
 
 _datasets: dict[tuple, GroundTruthData] = {}  # in a Ray worker process: the last dataset loaded, kept for the next
 
 
-def _evaluate_task(run_dir: Path, step: int | None, settings: EvalSettings, device: str, sweep_id: str,
-                   threads: int) -> None:
+def _evaluate_task(run_dir: Path, step: int | None, settings: EvalSettings, device: str, sweep_id: str) -> None:
     """One evaluation, stored in the run's eval.json, on whichever node Ray chose; the data is the whole grid the
     run was trained from (as ``betavae evaluate RUN`` scores it)."""
     from betavae.data.registry import load_dataset
@@ -125,11 +124,10 @@ def _evaluate_task(run_dir: Path, step: int | None, settings: EvalSettings, devi
     check_sees_sweep(run_dir.parent, sweep_id)
     config = RunDir(run_dir).config()
     source = (config.data.dataset, config.data.path)
-    with torch_threads(threads):
-        if source not in _datasets:  # a sweep's runs share their data: load it once per worker process
-            _datasets.clear()
-            _datasets[source] = load_dataset(*source, progress=False)
-        evaluate_run_cached(run_dir, _datasets[source], settings, device, progress=False, step=step)
+    if source not in _datasets:  # a sweep's runs share their data: load it once per worker process
+        _datasets.clear()
+        _datasets[source] = load_dataset(*source, progress=False)
+    evaluate_run_cached(run_dir, _datasets[source], settings, device, progress=False, step=step)  # settings.threads
 
 
 def check_sees_sweep(root: Path, sweep_id: str) -> None:

@@ -23,12 +23,14 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
               data_path: str | None = None, device: str = "auto", workers: int | None = None,
               progress: bool = True, rows: str | None = None, metrics: str | None = None,
               betas: str | None = None, executor: str = "local", address: str | None = None,
-              cpus_per_run: float | None = None, gpus_per_run: float | None = None) -> Path:
+              cpus_per_run: float | None = None, gpus_per_run: float | None = None,
+              threads: int | None = None) -> Path:
     """Run experiment ``name`` at ``budget`` into ``out_dir`` (default ``reproductions/NAME-BUDGET[-DATASET]``);
     ``metrics`` (fig6-table): later metrics to score the same rows with, e.g. ``"all"`` or ``"mig,dci"``;
     ``executor``: where the training runs go, ``"local"`` (``workers`` processes; evaluations in this one) or
     ``"ray"`` (a task for each training run and each evaluation, of ``cpus_per_run`` / ``gpus_per_run``, on the
-    Ray cluster at ``address``, else a local Ray instance)."""
+    Ray cluster at ``address``, else a local Ray instance); ``threads``: the torch threads of every run and
+    evaluation (default: the budget's), the same whatever the executor, so that both give the same numbers."""
     executor_settings = ExecutorSettings(executor, address, cpus_per_run, gpus_per_run)
     if executor == "ray":
         if workers is not None:
@@ -42,7 +44,7 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
                            "metric")
     default_name = f"{name}-{budget}" + ("" if dataset == "dsprites" else f"-{dataset}")
     out = ensure_writable_dir(out_dir or Path("reproductions") / default_name)
-    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers, name), dataset=dataset,
+    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers, name, threads), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None,
                                 metrics=metric_names(metrics) if metrics else (), betas=_betas(betas),

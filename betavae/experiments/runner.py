@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from betavae.config import RunConfig
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
+from betavae.io import notice
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
-from betavae.threads import torch_threads  # noqa: F401  (the Ray executor imports it from here)
 
 if TYPE_CHECKING:
     from betavae.evaluate import EvalSettings
@@ -59,11 +59,12 @@ class EvalJob:
 class ExecutorSettings:
     """Where a sweep's runs train: ``local`` processes (``workers`` at once, one GPU each when there are several)
     or ``ray`` tasks with ``cpus_per_run`` / ``gpus_per_run`` each on the cluster at ``address`` (None:
-    ``RAY_ADDRESS`` if set, else a local Ray instance for the length of the sweep)."""
+    ``RAY_ADDRESS`` if set, else a local Ray instance for the length of the sweep). Either way a run trains with
+    the torch threads its config records (``train.threads``), so the executor never changes its numbers."""
 
     kind: str = "local"
     address: str | None = None
-    cpus_per_run: float | None = None  # local: torch threads per worker (default: the cores split between them)
+    cpus_per_run: float | None = None  # ray only: CPUs reserved per task (default: the run's torch threads)
     gpus_per_run: float | None = None  # ray only; fractions pack runs onto one GPU (default 1 where GPUs exist)
 
     def __post_init__(self) -> None:
@@ -75,15 +76,12 @@ class ExecutorSettings:
             raise BetaVAEError(f"--gpus-per-run must be >= 0, got {self.gpus_per_run}")
         if self.kind == "local" and self.address is not None:
             raise BetaVAEError("--address joins a Ray cluster; add --executor ray")
+        if self.kind == "local" and self.cpus_per_run is not None:
+            raise BetaVAEError("--cpus-per-run is what Ray reserves for each task (--executor ray); the torch threads "
+                               "of each run are --threads, and --workers runs train at once")
         if self.kind == "local" and self.gpus_per_run is not None:
             raise BetaVAEError("--gpus-per-run is for --executor ray; the local executor gives each worker one GPU "
                                "(round robin over the visible ones)")
-
-    def threads(self, workers: int) -> int:
-        """Torch threads for each run when ``workers`` train at once."""
-        if self.cpus_per_run is not None:
-            return max(1, int(self.cpus_per_run))
-        return max(1, (os.cpu_count() or 1) // workers)
 
 
 _worker_stopped = threading.Event()  # in a sweep's worker process: a Ctrl-C reached it, start no further run
@@ -130,8 +128,9 @@ def visible_gpus() -> list[str]:
     return [str(index) for index in range(torch.cuda.device_count())]
 
 
-def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: bool = False) -> RunOutcome:
-    """Train one run to completion (or divergence); resume it if it was started before."""
+def run_one(spec: RunSpec, run_dir: Path, progress: bool = False) -> RunOutcome:
+    """Train one run to completion (or divergence), with the torch threads of its config; resume it if it was
+    started before."""
     from betavae.train import train
 
     if _worker_stopped.is_set():
@@ -140,8 +139,7 @@ def run_one(spec: RunSpec, run_dir: Path, threads: int | None = None, progress: 
     if run.exists() and run.state == DIVERGED:
         return RunOutcome(spec.name, run_dir, DIVERGED, str(run.status().get("loss")))
     try:
-        with torch_threads(threads):
-            train(spec.config, run_dir, resume=run.exists(), progress=progress)
+        train(spec.config, run_dir, resume=run.exists(), progress=progress)
     except DivergedError as error:  # recorded, then handled by the paper's discard rule in the open
         return RunOutcome(spec.name, run_dir, DIVERGED, str(error))
     except (StoppedByUser, KeyboardInterrupt):
@@ -174,6 +172,10 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
     pending = []
     for spec in specs:
         run = RunDir(root / spec.name)
+        if run.exists() and not run.threads_recorded():  # trained before threads were part of a run's identity
+            kept = run.set_aside("before-threads")
+            notice(f"{run.path} was trained by an older betavae that did not record its torch threads; it is kept "
+                   f"as {kept} and trained again, so that no result mixes thread counts")
         if run.exists():  # e.g. the same --out reused with another dataset or budget: refuse, never mix
             run.check_same_run(resolved(spec.config))
         if run.exists() and run.finished(spec.config.train.steps):
@@ -213,9 +215,8 @@ def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: Exe
     processes, each pinned to one of the ``gpus`` (default: the visible ones) in turn when there are several
     (``provenance.json`` records which)."""
     if in_this_process and (workers <= 1 or len(pending) <= 1):
-        threads = executor.threads(1) if executor.cpus_per_run else None  # default: this process's own setting
         for spec in pending:
-            record(run_one(spec, root / spec.name, threads, progress))
+            record(run_one(spec, root / spec.name, progress))
         return
     context = multiprocessing.get_context("spawn")
     gpus = visible_gpus() if gpus is None else gpus
@@ -224,10 +225,9 @@ def _run_locally(pending: list[RunSpec], root: Path, workers: int, executor: Exe
         assigned = context.SimpleQueue()
         for worker in range(workers):
             assigned.put(gpus[worker % len(gpus)])
-    threads = executor.threads(workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(assigned, os.getpid())) as pool:
-        running = {pool.submit(run_one, spec, root / spec.name, threads) for spec in pending}
+        running = {pool.submit(run_one, spec, root / spec.name) for spec in pending}
         try:
             while running:
                 done, running = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
