@@ -11,6 +11,7 @@ from pathlib import Path
 from betavae import __version__
 from betavae.config_common import DEFAULT_THREADS
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
+from betavae.experiments.registry import MODULES as EXPERIMENT_MODULES
 from betavae.metrics.registry import METRICS, PAPER_METRICS
 from betavae.models.registry import MODELS, model_spec
 
@@ -144,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     traverse.add_argument("--seed", type=int, default=0, help="which images are picked (default 0)")
 
     reproduce = commands.add_parser("reproduce", help="reproduce one paper experiment and write its report")
-    reproduce.add_argument("experiment", help="fig6-table | table2 | training-curve | metric-sensitivity | "
-                                              "beta-norm | beta-epsilon | continuity | samples | traversals")
-    reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper (default smoke)")
+    reproduce.add_argument("experiment", help=" | ".join(EXPERIMENT_MODULES))
+    reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper | long "
+                                                             "(training-curve only) (default smoke)")
     reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET[-DATASET])")
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")

@@ -19,10 +19,6 @@ holds entries under those keys: ``{"version": 3, "metrics": {key: entry}}``, eve
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -39,6 +35,7 @@ from betavae.io import atomic_write_json
 from betavae.metrics.base import SettingError, Shared, flag_name, settings_from_dict, with_values
 from betavae.metrics.registry import METRICS, PAPER_METRICS, get_metric, metric_for_settings, metric_names
 from betavae.representations import CodeCache, Representation
+from betavae.store import ResultStore, result_key
 from betavae.threads import torch_threads
 
 # Bump when a change to the shared machinery changes numbers (a metric's own change bumps its ``version``).
@@ -138,12 +135,11 @@ def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject
     the data, the subject (e.g. a run's checkpoint step, so training further makes old scores stale) and the torch
     threads. Not the device or the encoding batch size, and not the other metrics' settings."""
     metric = get_metric(name)
-    text = json.dumps({"version": EVAL_VERSION, "metric": name, "metric_version": metric.version,
+    return result_key({"version": EVAL_VERSION, "metric": name, "metric_version": metric.version,
                        "settings": asdict(settings.get(name)), "sample_seed": settings.sample_seed,
                        "threads": settings.threads,
                        "classifier_seeds": list(metric.seeds_used(settings.classifier_seeds)),
-                       "data": data_identity(data), "subject": subject or {}}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+                       "data": data_identity(data), "subject": subject or {}})
 
 
 def evaluate_representation(representation: Representation | Sequence[Representation], data: GroundTruthData,
@@ -246,21 +242,16 @@ def save_evaluation(evaluation: dict, path: str | Path) -> Path:
     return atomic_write_json(path, evaluation_file(evaluation))
 
 
+def evaluation_store(path: str | Path) -> ResultStore:
+    """An evaluation file (a run's eval.json) as a keyed result store: entries under ``"metrics"``. Entries written
+    before file version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric
+    together."""
+    return ResultStore(path, section="metrics", version=FILE_VERSION)
+
+
 def read_evaluation_file(path: str | Path) -> dict:
-    """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist). Entries written before
-    version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric together."""
-    path = Path(path)
-    if not path.exists():
-        return {"version": FILE_VERSION, "metrics": {}}
-    try:
-        stored = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
-    if not isinstance(stored, dict) or not isinstance(stored.get("metrics", {}), dict):
-        raise BetaVAEError(f"{path} is damaged (not an evaluation file); delete it to evaluate again")
-    stored.setdefault("metrics", {})
-    stored["version"] = FILE_VERSION
-    return stored
+    """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist)."""
+    return evaluation_store(path).read()
 
 
 def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
@@ -274,28 +265,19 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
     where they are. ``make_representation`` is only called when something must be computed. Processes that score
     the same file at once (Ray tasks on one run's steps) each add their entries: the write merges under a lock.
     """
-    stored = read_evaluation_file(path)
+    store = evaluation_store(path)
+    stored = store.entries()
     keys = {name: metric_key(name, settings, data, subject) for name in settings.names()}
-    missing = [name for name, key in keys.items() if key not in stored["metrics"]]
+    missing = [name for name, key in keys.items() if key not in stored]
     if missing and not compute:
         return None
     timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
-    if missing:
-        from betavae.io import file_lock, provenance
-
-        record = {**provenance(), "host": platform.node(), "pid": os.getpid()}  # where: a cluster has many nodes
-
-        def store(entry: dict) -> None:  # each metric as soon as it is done: a kill loses at most the one under way
-            with file_lock(path):
-                current = read_evaluation_file(path)  # as it is now: another process may have added entries
-                current["metrics"][entry["key"]] = {**entry, "provenance": {**record, "time": time.time()}}
-                atomic_write_json(path, current)
-
+    if missing:  # each metric stored as soon as it is done: a kill loses at most the one under way
         computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject,
-                                           on_entry=store)
-        stored = read_evaluation_file(path)
+                                           on_entry=lambda entry: store.put(entry["key"], entry))
+        stored = store.entries()
         timing = computed["timing"]
-    entries = {name: stored["metrics"][key] for name, key in keys.items()}
+    entries = {name: stored[key] for name, key in keys.items()}
     first = next(iter(entries.values()))
     return {"representation": first["representation"], "data": first["data"], "subject": subject or {},
             "settings": settings.to_dict(), "metrics": entries, "representation_info": first["representation_info"],

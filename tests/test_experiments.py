@@ -82,3 +82,69 @@ def test_fig6_table_and_table2_on_synthetic_data(tmp_path):
     report = reproduce("table2", budget="smoke", out_dir=tmp_path / "fig6-table", dataset="synthetic-squares",
                        device="cpu", progress=False)
     assert "pos_x" in report.read_text()
+
+
+TOY_EXPERIMENT = '''
+"""A toy experiment: one short run, its last logged loss."""
+from dataclasses import dataclass
+
+from betavae.experiments.base import Experiment, Result, at_every_budget
+from betavae.experiments.common import beta_vae_config
+from betavae.experiments.runner import RunSpec
+from betavae.runs import RunDir
+from betavae.viz.report import Report
+
+
+@dataclass(frozen=True)
+class ToyPlan:
+    beta: float = 2.0
+
+
+@dataclass
+class ToyResult(Result):
+    loss: float = 0.0
+
+
+class Toy(Experiment):
+    name = "toy"
+    source = "nowhere"
+    summary = "the last loss of one run"
+    result_type = ToyResult
+    plans = at_every_budget(ToyPlan())
+
+    def runs(self, ctx):
+        return [RunSpec("toy-seed0", beta_vae_config(ctx.budget, ctx.dataset, seed=0, beta=ctx.plan.beta,
+                                                     device="cpu"))]
+
+    def analyse(self, ctx, outcomes):
+        return ToyResult(RunDir(outcomes["toy-seed0"].run_dir).log()[-1]["loss"])
+
+    def report(self, ctx, result):
+        report = Report("Toy")
+        report.paragraph(f"last loss {result.loss:.3f}")
+        return report
+
+
+EXPERIMENT = Toy()
+'''
+
+
+def test_a_new_experiment_is_one_file_and_one_registry_line(tmp_path, monkeypatch, capsys):
+    from betavae.cli import main
+    from betavae.experiments import registry
+
+    (tmp_path / "toy_experiment.py").write_text(TOY_EXPERIMENT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(registry.MODULES, "toy", "toy_experiment")  # the one registry line
+    out = tmp_path / "out"
+    argv = ["reproduce", "toy", "--dataset", "synthetic-squares", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    loss = json.loads((out / "results.json").read_text())["loss"]
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    assert loss > 0 and settings["plan"] == {"beta": 2.0} and settings["budget"]["name"] == "smoke"
+    assert f"last loss {loss:.3f}" in (out / "report.md").read_text()
+    checkpoint = out / "runs" / "toy-seed0" / "checkpoint.pt"
+    before = checkpoint.stat().st_mtime_ns
+    assert main(argv) == 0 and checkpoint.stat().st_mtime_ns == before  # the harness reuses the finished run
+    assert main([*argv[:2], "--budget", "long", *argv[2:]]) == 2  # no plan for that budget
+    assert "budget 'long' is for training-curve only; toy takes smoke | cpu | paper" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from betavae.data.ground_truth import GroundTruthData
 from betavae.data.registry import grid_subset, load_dataset
 from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
-from betavae.experiments.beta_norm import BETA_NORMS, LATENTS
+from betavae.experiments.beta_norm import PLANS as BETA_NORM_PLANS
 from betavae.experiments.continuity import continuity_measure
 from betavae.experiments.reproduce import reproduce
 
@@ -70,7 +70,7 @@ def test_beta_norm_end_to_end(tmp_path):
     out = tmp_path / "beta-norm"
     assert (out / "beta_norm.png").exists()
     points = results["points"]
-    grid = [(m, b) for m in LATENTS["smoke"] for b in BETA_NORMS["smoke"]]
+    grid = [(m, b) for m in BETA_NORM_PLANS["smoke"].latents for b in BETA_NORM_PLANS["smoke"].beta_norms]
     assert [(p["latents"], p["beta_norm"]) for p in points] == grid  # one point per (M, β_norm)
     for point in points:
         assert point["beta"] == pytest.approx(point["beta_norm"] * 64 * 64 / point["latents"])  # β_norm = β·M/N
@@ -86,7 +86,8 @@ def test_beta_norm_end_to_end(tmp_path):
     # measured: M = 10, β_norm = 0.01 (β = 4.1) at 74%, agreed by the weak labels; only its presence is asserted
     assert picks["metric"] is not None and picks["metric"]["metric"] > 0.5
     assert f"We would pick β_norm = {picks['metric']['beta_norm']:g} with M = {picks['metric']['latents']}" in text
-    assert isinstance(picks["agree"], bool) and set(picks["per_latents"]) == {str(m) for m in LATENTS["smoke"]}
+    assert isinstance(picks["agree"], bool)
+    assert set(picks["per_latents"]) == {str(m) for m in BETA_NORM_PLANS["smoke"].latents}
     assert "weak-label metric" in text
 
 

@@ -307,14 +307,15 @@ def test_progress_lines_say_where_each_unfinished_run_stands(tmp_path, tiny_conf
     assert lines[0] == "β = 1, seed 0: at step 20 of 40; kept 10 (scoring pending at 10)"
 
 
-def test_the_long_budget_belongs_to_the_training_curve_alone():
+def test_the_long_budget_belongs_to_the_training_curve_alone(tmp_path):
     from betavae.experiments.common import get_budget
+    from betavae.experiments.reproduce import reproduce
     from betavae.experiments.training_curve import PLANS
 
-    assert get_budget("long", experiment="training-curve").threads == 1
+    assert get_budget("long").threads == 1
     assert PLANS["long"].keep_steps == (6_000, 12_000, 25_000, 50_000, 100_000, 200_000, 300_000)
-    with pytest.raises(BetaVAEError, match="budget 'long' is for training-curve only; fig6-table takes smoke | cpu"):
-        get_budget("long", experiment="fig6-table")
+    with pytest.raises(BetaVAEError, match=r"budget 'long' is for training-curve only; fig6-table takes smoke \| cpu"):
+        reproduce("fig6-table", budget="long", out_dir=tmp_path, dataset="synthetic-squares")
 
 
 @pytest.mark.slow  # ~2 min on 2 cores

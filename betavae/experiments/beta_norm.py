@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,37 +28,45 @@ import torch
 from matplotlib import colormaps
 
 from betavae.data.ground_truth import GroundTruthData
-from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, metric_result
+from betavae.experiments.base import Experiment, Result
 from betavae.experiments.common import (
     Budget,
     ExperimentContext,
     beta_vae_config,
     elbo_terms,
     eval_settings,
-    load_data,
 )
-from betavae.experiments.runner import EvalJob, RunOutcome, RunSpec, evaluate_sweep, run_sweep
-from betavae.io import atomic_write_json
+from betavae.experiments.runner import EvalJob, RunOutcome, RunSpec, evaluate_sweep
 from betavae.metrics.protocol import seed_protocol
 from betavae.runs import FINISHED, load_model
 from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.grids import draw_traversals, run_caption
 from betavae.viz.report import Report
 
-LATENTS = {"smoke": (2, 10), "cpu": (4, 16), "paper": (2, 4, 8, 16, 32, 64, 128)}
-BETA_NORMS = {"smoke": (0.001, 0.01, 0.1), "cpu": (0.001, 0.01, 0.1),
-              "paper": (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)}
+
+@dataclass(frozen=True)
+class BetaNormPlan:
+    latents: tuple[int, ...]  # M
+    beta_norms: tuple[float, ...]
+    model_seeds: int | None  # None: the budget's
+    sheet_images: int  # seed images per traversal sheet
+    probe_images: int  # training images the reconstruction is measured on
+
+
+PLANS = {"smoke": BetaNormPlan((2, 10), (0.001, 0.01, 0.1), model_seeds=1, sheet_images=1, probe_images=200),
+         "cpu": BetaNormPlan((4, 16), (0.001, 0.01, 0.1), model_seeds=None, sheet_images=2, probe_images=2000),
+         "paper": BetaNormPlan((2, 4, 8, 16, 32, 64, 128), (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
+                               model_seeds=None, sheet_images=3, probe_images=2000)}
 WEAK_POINTS = (200, 100)  # (train, test) metric points of the small labelled set
 WEAK_SAMPLE_SEED = 1  # drawn independently of the full metric's points (sample seed 0)
-SHEET_IMAGES = {"smoke": 1, "cpu": 2, "paper": 3}  # seed images per traversal sheet
 
 
 # --- shared with continuity.py: train a group of seeds, score each run on the full data -------------------------
 
-def model_seeds(budget: Budget) -> int:
-    """One model per point at smoke (seconds), the budget's seeds otherwise."""
-    return 1 if budget.name == "smoke" else budget.model_seeds
+def model_seeds(ctx: ExperimentContext) -> int:
+    """The plan's model seeds per point (one at smoke: seconds), else the budget's."""
+    return ctx.plan.model_seeds or ctx.budget.model_seeds
 
 
 def metric_settings(budget: Budget, data: GroundTruthData) -> EvalSettings:
@@ -87,29 +96,51 @@ def percent(protocol: dict) -> str:
 
 # --- the experiment ------------------------------------------------------------------------------------------------
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"beta-norm needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    grid = [(latents, beta_norm) for latents in LATENTS[ctx.budget.name] for beta_norm in BETA_NORMS[ctx.budget.name]]
-    seeds = range(model_seeds(ctx.budget))
-    specs = [RunSpec(_run_name(latents, beta_norm, seed),
-                     beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta_norm=beta_norm, latents=latents,
-                                     device=ctx.device, data_path=ctx.data_path))
-             for latents, beta_norm in grid for seed in seeds]
-    outcomes = {outcome.name: outcome
-                for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)}
-    full = metric_settings(ctx.budget, data)
+@dataclass
+class BetaNormResult(Result):
+    points: list[dict] = field(default_factory=list)  # per (M, β_norm): metric, weak-label metric, reconstruction
+    picks: dict = field(default_factory=dict)  # β chosen by the metric, by weak labels, by reconstruction
+    pixels: int = 0
+    weak_points: list[int] = field(default_factory=list)
+
+
+class BetaNorm(Experiment):
+    name = "beta-norm"
+    source = "Fig. 6 right, App. A.6"
+    summary = "metric and reconstruction against normalised β for several latent sizes; which β to pick"
+    result_type = BetaNormResult
+    plans = PLANS
+
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        return [RunSpec(_run_name(latents, beta_norm, seed),
+                        beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta_norm=beta_norm, latents=latents,
+                                        device=ctx.device, data_path=ctx.data_path))
+                for latents, beta_norm in _grid(ctx) for seed in range(model_seeds(ctx))]
+
+    def analyse(self, ctx: ExperimentContext, outcomes: dict[str, RunOutcome]) -> BetaNormResult:
+        seeds = range(model_seeds(ctx))
+        points = [_score_point(latents, beta_norm, [outcomes[_run_name(latents, beta_norm, s)] for s in seeds],
+                               ctx.data, _settings(ctx), ctx) for latents, beta_norm in _grid(ctx)]
+        return BetaNormResult(points, _picks(points), _pixels(ctx.data), list(WEAK_POINTS))
+
+    def report(self, ctx: ExperimentContext, result: BetaNormResult) -> Report:
+        return _report(ctx, ctx.data, result.points, result.picks, _settings(ctx)[0])
+
+    def settings(self, ctx: ExperimentContext) -> dict:
+        full, weak = _settings(ctx)
+        return {"eval_settings": full.to_dict(), "weak_eval_settings": weak.to_dict()}
+
+
+def _grid(ctx: ExperimentContext) -> list[tuple[int, float]]:
+    return [(latents, beta_norm) for latents in ctx.plan.latents for beta_norm in ctx.plan.beta_norms]
+
+
+def _settings(ctx: ExperimentContext) -> tuple[EvalSettings, EvalSettings]:
+    """The budget's metric, and the same on the small labelled set (weak labels)."""
+    full = metric_settings(ctx.budget, ctx.data)
     weak = dataclasses.replace(full.replace_metric("beta-vae", num_train=WEAK_POINTS[0], num_test=WEAK_POINTS[1]),
                                sample_seed=WEAK_SAMPLE_SEED)
-    points = [_score_point(latents, beta_norm, [outcomes[_run_name(latents, beta_norm, s)] for s in seeds], data,
-                           (full, weak), ctx) for latents, beta_norm in grid]
-    picks = _picks(points)
-    atomic_write_json(ctx.out_dir / "results.json", {"points": points, "picks": picks, "pixels": _pixels(data),
-                                                     "weak_points": list(WEAK_POINTS)})
-    report = _report(ctx, data, points, picks, full)
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": full.to_dict(),
-                                      "weak_eval_settings": weak.to_dict()})
+    return full, weak
 
 
 def _run_name(latents: int, beta_norm: float, seed: int) -> str:
@@ -143,7 +174,7 @@ def _score_point(latents: int, beta_norm: float, outcomes: list[RunOutcome], dat
 
 def _held_out(outcome: RunOutcome, data: GroundTruthData, ctx: ExperimentContext) -> dict:
     config, model = load_model(outcome.run_dir)
-    return elbo_terms(model, config, data, num_images=200 if ctx.budget.name == "smoke" else 2000)
+    return elbo_terms(model, config, data, num_images=ctx.plan.probe_images, threads=ctx.budget.threads)
 
 
 def _sheets(outcome: RunOutcome, data: GroundTruthData, out_dir: Path, ctx: ExperimentContext) -> list[Path]:
@@ -151,7 +182,7 @@ def _sheets(outcome: RunOutcome, data: GroundTruthData, out_dir: Path, ctx: Expe
     _, model = load_model(outcome.run_dir)
     chosen = np.random.default_rng(0).choice(data.num_images, min(256, data.num_images), replace=False)
     probe = torch.from_numpy(data.images(chosen)).float() / 255  # the KL order: measured on 256 images
-    return draw_traversals(model, probe[:SHEET_IMAGES[ctx.budget.name]], out_dir, probe=probe,
+    return draw_traversals(model, probe[:ctx.plan.sheet_images], out_dir, probe=probe,
                            caption=run_caption(outcome.run_dir))
 
 
@@ -192,7 +223,7 @@ def _report(ctx: ExperimentContext, data: GroundTruthData, points: list[dict], p
     report = Report("Disentanglement against normalised β — Fig. 6 (right), App. A.6")
     report.paragraph(
         f"{data.describe()['name']}, N = {_pixels(data)} pixels; β_norm = β·M/N. Budget {budget.name}: "
-        f"{budget.steps} training steps per model, {model_seeds(budget)} model seed(s) × "
+        f"{budget.steps} training steps per model, {model_seeds(ctx)} model seed(s) × "
         f"{len(full.classifier_seeds)} classifier seeds per point, worst 50% of the pooled scores discarded (§4). "
         f"Metric: L = {paper.L}, {paper.num_train} training / {paper.num_test} test points on the full data. "
         f"Weak labels: the same metric on {WEAK_POINTS[0]} / {WEAK_POINTS[1]} points (sample seed "
@@ -288,3 +319,6 @@ def _plot(points: list[dict], path: Path) -> Path:
     right.set_ylabel("reconstruction −log p(x|z) (nats)")
     right.set_title("reconstruction (lower is better)")
     return save_png(figure, path)
+
+
+EXPERIMENT = BetaNorm()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from betavae.config import DEFAULT_THREADS, DataConfig, ModelConfig, ObjectiveConfig, RunConfig, TrainConfig
 from betavae.errors import BetaVAEError
@@ -15,7 +16,7 @@ from betavae.metrics.higgins import BetaVAESettings, DlibSettings
 from betavae.metrics.linear import ClassifierSettings
 from betavae.metrics.registry import METRICS, PAPER_METRICS, metric_names
 from betavae.models.infogan import InfoGANConfig
-from betavae.threads import available_cores
+from betavae.threads import available_cores, torch_threads
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,6 @@ class Budget:
     gan_width: int = 64  # InfoGAN's DCGAN channel base (App. A.2 uses 64); smaller only to keep smoke runs short
     published_sizes: bool = False  # the later metrics at their published sizes (else their smoke sizes)
     threads: int = DEFAULT_THREADS  # torch threads of each run and of each evaluation
-    experiments: tuple[str, ...] | None = None  # the experiments that have a plan for this budget (None: all)
 
 
 BUDGETS = {
@@ -56,24 +56,15 @@ BUDGETS = {
     # thread each, every kept checkpoint scored at the paper's sizes while training goes on (training-curve only)
     "long": Budget("long", steps=300_000, model_seeds=2, classifier_seeds=3, metric_train=10_000, metric_test=5000,
                    pairs=64, table2_train=10_000, table2_test=5000, workers=2, checkpoint_every=2000,
-                   published_sizes=True, threads=1, experiments=("training-curve",)),
+                   published_sizes=True, threads=1),
 }
 
-EXPERIMENTS = ("fig6-table", "table2", "training-curve", "metric-sensitivity", "beta-norm", "beta-epsilon",
-               "continuity", "samples", "traversals")
-
-
-def get_budget(name: str, workers: int | None = None, experiment: str | None = None,
-               threads: int | None = None) -> Budget:
-    """Budget ``name`` (refused for an experiment that has no plan for it), with ``workers`` local processes and
-    ``threads`` torch threads per run and evaluation when given; workers default to the cores over the threads."""
+def get_budget(name: str, workers: int | None = None, threads: int | None = None) -> Budget:
+    """Budget ``name`` with ``workers`` local processes and ``threads`` torch threads per run and evaluation when
+    given; workers default to the cores over the threads. (Which budgets an experiment takes: its ``plans``.)"""
     if name not in BUDGETS:
         raise BetaVAEError(f"unknown budget {name!r}; choose one of: {', '.join(BUDGETS)}")
     budget = BUDGETS[name]
-    if experiment is not None and budget.experiments is not None and experiment not in budget.experiments:
-        usable = [key for key, other in BUDGETS.items() if other.experiments is None or experiment in other.experiments]
-        raise BetaVAEError(f"budget {name!r} is for {', '.join(budget.experiments)} only; {experiment} takes "
-                           f"{' | '.join(usable)}")
     if workers is not None and workers < 1:
         raise BetaVAEError(f"--workers must be >= 1, got {workers}")
     if threads is not None and threads < 1:
@@ -154,6 +145,8 @@ class ExperimentContext:
     metrics: tuple[str, ...] = ()  # fig6-table: later metrics scored on the same rows (`--metrics`)
     betas: tuple[float, ...] | None = None  # training-curve: the β curves (None: 1 and 4)
     executor: ExecutorSettings = ExecutorSettings()  # where the training runs go (`--executor`)
+    data: Any = None  # the loaded dataset and the experiment's plan for this budget: set by experiments.base.prepare
+    plan: Any = None
 
     @property
     def runs_dir(self) -> Path:
@@ -170,23 +163,6 @@ def paper_values_apply(data) -> bool:
     return data.name.lower().startswith("dsprites")
 
 
-def sibling_results(ctx: ExperimentContext, experiment: str) -> tuple[Path, dict] | None:
-    """The results.json of another experiment on the same dataset beside this one (``reproductions/EXPERIMENT-BUDGET``,
-    the default --out, or any ``EXPERIMENT-*`` folder next to ``ctx.out_dir``), preferring the same budget."""
-    import json
-
-    parent = ctx.out_dir.parent
-    for folder in [parent / f"{experiment}-{ctx.budget.name}", *sorted(parent.glob(f"{experiment}-*"))]:
-        try:
-            settings = json.loads((folder / "settings.json").read_text())["settings"]
-            results = json.loads((folder / "results.json").read_text())
-        except (OSError, KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if settings.get("dataset") == ctx.dataset:
-            return folder, results
-    return None
-
-
 def load_data(ctx: ExperimentContext):
     from betavae.data.registry import load_dataset
 
@@ -194,8 +170,14 @@ def load_data(ctx: ExperimentContext):
 
 
 def elbo_terms(model, config: RunConfig, data, num_images: int = 2000, seed: int = 1234,
-                  device: str = "cpu") -> dict[str, float | list[float]]:
-    """Reconstruction (−log p(x|z), one z sample) and KL on training images drawn at random, averaged per image."""
+               device: str = "cpu", threads: int | None = None) -> dict[str, float | list[float]]:
+    """Reconstruction (−log p(x|z), one z sample) and KL on training images drawn at random, averaged per image,
+    computed with ``threads`` torch threads (None: the process's)."""
+    with torch_threads(threads):
+        return _elbo_terms(model, config, data, num_images, seed, device)
+
+
+def _elbo_terms(model, config: RunConfig, data, num_images: int, seed: int, device: str) -> dict:
     import numpy as np
     import torch
 

@@ -13,6 +13,7 @@ budget's 3000 steps, ≈ 1 hour of training on 2 cores); paper {1, 2, 4, 8, 16}.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from betavae.data.ground_truth import GroundTruthData
 from betavae.data.registry import grid_subset
 from betavae.errors import BetaVAEError
+from betavae.experiments.base import Experiment, Result
 from betavae.experiments.beta_norm import (
     evaluate_runs,
     metric_protocol,
@@ -27,15 +29,23 @@ from betavae.experiments.beta_norm import (
     model_seeds,
     percent,
 )
-from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data
-from betavae.experiments.runner import RunSpec, run_sweep
-from betavae.io import atomic_write_json
+from betavae.experiments.common import ExperimentContext, beta_vae_config
+from betavae.experiments.runner import RunOutcome, RunSpec
 from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.report import Report
 
 BETA = 4.0
 STRIDED_FACTORS = ("pos_x", "pos_y")
-STRIDES = {"smoke": (1, 2, 4, 8), "cpu": (1, 4, 16), "paper": (1, 2, 4, 8, 16)}
+
+
+@dataclass(frozen=True)
+class ContinuityPlan:
+    strides: tuple[int, ...]  # on pos_x and pos_y; 1 is the full grid
+    model_seeds: int | None  # per training set (None: the budget's)
+
+
+PLANS = {"smoke": ContinuityPlan((1, 2, 4, 8), model_seeds=1), "cpu": ContinuityPlan((1, 4, 16), model_seeds=None),
+         "paper": ContinuityPlan((1, 2, 4, 8, 16), model_seeds=None)}
 MEASURE_OBJECTS = 1000
 MEASURE_SEED = 0
 ON = 127  # a pixel is "on" above half intensity (dSprites and the squares are binary: 0 or 255)
@@ -96,29 +106,50 @@ def random_spec(count: int, seed: int) -> str:
     return f"random:count={count},seed={seed}"
 
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"continuity needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    strides, skipped = usable_strides(data, STRIDES[ctx.budget.name])
-    seeds = range(model_seeds(ctx.budget))
-    conditions = [_condition(data, stride, seeds, control) for stride in strides
-                  for control in ((False,) if stride == 1 else (False, True))]
-    specs = [RunSpec(name, beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=BETA, subset=subset,
-                                           device=ctx.device, data_path=ctx.data_path))
-             for condition in conditions for seed, name, subset in zip(seeds, condition["runs"], condition["subsets"])]
-    outcomes = {outcome.name: outcome
-                for outcome in run_sweep(specs, ctx.runs_dir, ctx.budget.workers, ctx.progress, ctx.executor)}
-    settings = metric_settings(ctx.budget, data)
-    for condition in conditions:
-        runs = [outcomes[name] for name in condition["runs"]]
-        condition["diverged"] = sum(outcome.state != "finished" for outcome in runs)
-        condition["metric"] = metric_protocol(evaluate_runs(runs, data, settings, ctx), settings)
-    atomic_write_json(ctx.out_dir / "results.json", {"conditions": conditions, "skipped_strides": skipped,
-                                                     "strided_factors": list(STRIDED_FACTORS), "beta": BETA})
-    paper = settings.get("beta-vae")
-    report = _report(ctx, data, conditions, skipped, paper.num_train, paper.num_test)
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": settings.to_dict()})
+@dataclass
+class ContinuityResult(Result):
+    conditions: list[dict] = field(default_factory=list)  # per training set: stride, images, continuity, metric
+    skipped_strides: list[int] = field(default_factory=list)
+    strided_factors: list[str] = field(default_factory=lambda: list(STRIDED_FACTORS))
+    beta: float = BETA
+
+
+class Continuity(Experiment):
+    name = "continuity"
+    source = "App. A.8, Fig. 8"
+    summary = "metric against data continuity (coarser factor grids), with same-size random subsets as control"
+    result_type = ContinuityResult
+    plans = PLANS
+
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        return [RunSpec(name, beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=BETA, subset=subset,
+                                              device=ctx.device, data_path=ctx.data_path))
+                for condition in _conditions(ctx)
+                for seed, name, subset in zip(range(model_seeds(ctx)), condition["runs"], condition["subsets"])]
+
+    def analyse(self, ctx: ExperimentContext, outcomes: dict[str, RunOutcome]) -> ContinuityResult:
+        settings = metric_settings(ctx.budget, ctx.data)
+        conditions = _conditions(ctx)
+        for condition in conditions:
+            runs = [outcomes[name] for name in condition["runs"]]
+            condition["diverged"] = sum(outcome.state != "finished" for outcome in runs)
+            condition["metric"] = metric_protocol(evaluate_runs(runs, ctx.data, settings, ctx), settings)
+        return ContinuityResult(conditions, usable_strides(ctx.data, ctx.plan.strides)[1])
+
+    def report(self, ctx: ExperimentContext, result: ContinuityResult) -> Report:
+        paper = metric_settings(ctx.budget, ctx.data).get("beta-vae")
+        return _report(ctx, ctx.data, result.conditions, result.skipped_strides, paper.num_train, paper.num_test)
+
+    def settings(self, ctx: ExperimentContext) -> dict:
+        return {"eval_settings": metric_settings(ctx.budget, ctx.data).to_dict()}
+
+
+def _conditions(ctx: ExperimentContext) -> list[dict]:
+    """The training sets: every usable stride, and beside each coarse grid its random control."""
+    strides, _ = usable_strides(ctx.data, ctx.plan.strides)
+    seeds = range(model_seeds(ctx))
+    return [_condition(ctx.data, stride, seeds, control) for stride in strides
+            for control in ((False,) if stride == 1 else (False, True))]
 
 
 def _condition(data: GroundTruthData, stride: int, seeds: range, control: bool) -> dict:
@@ -140,7 +171,7 @@ def _report(ctx: ExperimentContext, data: GroundTruthData, conditions: list[dict
     report.paragraph(
         f"β-VAE (β = {BETA:g}) on {data.describe()['name']}, trained on grids keeping every s-th class of "
         f"{' and '.join(STRIDED_FACTORS)} (other factors whole), and on random subsets of the same size as "
-        f"controls. Budget {ctx.budget.name}: {ctx.budget.steps} steps per model, {model_seeds(ctx.budget)} model "
+        f"controls. Budget {ctx.budget.name}: {ctx.budget.steps} steps per model, {model_seeds(ctx)} model "
         f"seed(s) per training set, metric (L = {ctx.budget.pairs}, {num_train} / {num_test} points) on the FULL "
         "dataset, paper protocol (worst 50% of model × classifier-seed scores discarded). Continuity measure: mean "
         f"pixel Hamming distance between neighbouring kept positions of {MEASURE_OBJECTS} objects, divided by the "
@@ -206,3 +237,6 @@ def _plot(grids: list[dict], controls: dict[int, dict], path: Path) -> Path:
     right.set_ylabel("disentanglement metric (%)")
     right.legend(fontsize=8)
     return save_png(figure, path)
+
+
+EXPERIMENT = Continuity()

@@ -21,8 +21,8 @@ def later_metrics(names: Sequence[str]) -> list[str]:
     return [name for name in names if name not in PAPER_METRICS]
 
 
-def add_later_metrics(report: Report, results: list[RowResult], names: Sequence[str]) -> list[dict]:
-    """One report table of the later metrics in ``names`` for every row; returns the numbers (for results.json)."""
+def later_summary(results: list[RowResult], names: Sequence[str]) -> list[dict]:
+    """Per row, each later metric's headline numbers over the row's models (mean ± std and every value)."""
     names = later_metrics(names)
     if not names:
         return []
@@ -37,6 +37,14 @@ def add_later_metrics(report: Report, results: list[RowResult], names: Sequence[
                         "diverged": result.diverged,
                         "metrics": {column: {"values": scores, **_mean_std(scores)}
                                     for column, scores in values.items()}})
+    return summary
+
+
+def add_later_metrics(report: Report, summary: list[dict], names: Sequence[str]) -> None:
+    """The later metrics of :func:`later_summary` as one report table (nothing if none was asked for)."""
+    names = later_metrics(names)
+    if not names:
+        return
     columns = list(dict.fromkeys(column for row in summary for column in row["metrics"]))
     report.heading("Later disentanglement metrics (the same models)")
     report.paragraph("Each cell: mean ± std over the row's models. " + " ".join(
@@ -45,7 +53,6 @@ def add_later_metrics(report: Report, results: list[RowResult], names: Sequence[
         "disentanglement_lib's choices.")
     report.table(["representation", *columns],
                  [[row["label"], *[_cell(row["metrics"].get(column)) for column in columns]] for row in summary])
-    return summary
 
 
 def _mean_std(scores: list[float | None]) -> dict:

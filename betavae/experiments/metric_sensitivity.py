@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +30,24 @@ import numpy as np
 from betavae.config import RunConfig
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.experiments.common import ExperimentContext, beta_vae_config, load_data, paper_values_apply
+from betavae.evaluate import data_identity
+from betavae.experiments.base import Experiment, Result
+from betavae.experiments.common import ExperimentContext, beta_vae_config, paper_values_apply
 from betavae.experiments.rows import FIG6_ROWS, Row, row_for_data
-from betavae.experiments.runner import RunSpec, resolved, run_sweep
+from betavae.experiments.runner import RunOutcome, RunSpec, resolved
 from betavae.experiments.training_curve import CURVE_OF_ROW
-from betavae.io import atomic_write_json
 from betavae.metrics.higgins import factor_ids, train_test_features
 from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
 from betavae.progress import progress_bar
 from betavae.representations import CodeCache
 from betavae.runs import FINISHED, RunDir
+from betavae.store import ResultStore
+from betavae.threads import torch_threads
 from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.report import Report
 
 ROW_KEYS = ("ground-truth", "raw-pixels", "pca", "ica", "untrained-vae", "vae", "beta-vae-b4")
+SCORES_VERSION = 1  # bump when a change here moves the scores: stored ones are then recomputed, not mixed
 
 
 @dataclass(frozen=True)
@@ -106,36 +110,82 @@ def readings(plan: SensitivityPlan) -> list[Reading]:
     return crossed + varied
 
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"metric-sensitivity needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    plan = PLANS[ctx.budget.name]
+@dataclass
+class SensitivityResult(Result):
+    scores: dict = field(default_factory=dict)  # row key -> reading label -> score per classifier seed
+    readings: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)  # per reading: fit to the paper; the finding; each choice's effect
+    fit_seconds: dict = field(default_factory=dict)  # row key -> reading label -> fitting time (when computed)
+    sources: dict = field(default_factory=dict)  # trained row key -> which model was scored
+
+    def scores_by_reading(self, row: str) -> dict[str, float]:
+        """Row ``row``'s metric (%, mean over classifier seeds) under each reading it was scored with."""
+        return {label: 100 * float(np.mean(values)) for label, values in self.scores.get(row, {}).items()}
+
+
+class MetricSensitivity(Experiment):
+    name = "metric-sensitivity"
+    source = "App. A.4's open choices"
+    summary = "the metric of fixed representations under every reading App. A.4 leaves open"
+    result_type = SensitivityResult
+    plans = PLANS
+    options = ("rows",)
+
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        """The trained rows' models, unless the training curve beside this report kept them at the plan's step."""
+        return [RunSpec(f"{row.key}-seed0", resolved(_trained_config(ctx, row, ctx.plan)))
+                for row in _rows(ctx) if row.model_type and _curve_model(ctx, row, ctx.plan) is None]
+
+    def analyse(self, ctx: ExperimentContext, outcomes: dict[str, RunOutcome]) -> SensitivityResult:
+        data, plan, rows = ctx.data, ctx.plan, _rows(ctx)
+        reading_list = readings(plan)
+        scores: dict[str, dict[str, list[float]]] = {}
+        seconds: dict[str, dict[str, float]] = {}
+        for row in sorted(rows, key=lambda row: row.model_type is not None):  # fitted rows first
+            source = _source(ctx, row, outcomes) if row.model_type else None
+            if row.model_type and source is None:
+                continue  # diverged: named in the report
+            identity = {"experiment": self.name, "version": SCORES_VERSION, "plan": dataclasses.asdict(plan),
+                        "readings": [r.label for r in reading_list], "data": data_identity(data),
+                        "row": row.fitted or row.key, "threads": ctx.budget.threads,
+                        "model": None if source is None else _model_identity(*source)}
+
+            def compute(row: Row = row, source: tuple[Path, int | None] | None = source) -> dict:
+                with torch_threads(ctx.budget.threads):
+                    return _score_and_time(_representation(row, data, source, ctx), data, plan, reading_list,
+                                           ctx.progress)
+
+            stored = ResultStore(ctx.out_dir / "scores.json").get_or_compute(identity, compute)
+            scores[row.key], seconds[row.key] = stored["scores"], stored["seconds"]
+        summary = summarise(scores, rows if paper_values_apply(data) else [], reading_list)
+        sources = {row.key: _describe_source(ctx, row, plan) for row in rows if row.model_type}
+        return SensitivityResult(scores, [{**dataclasses.asdict(reading), "label": reading.label}
+                                          for reading in reading_list], summary, seconds, sources)
+
+    def report(self, ctx: ExperimentContext, result: SensitivityResult) -> Report:
+        return _report(ctx, result)
+
+
+def _rows(ctx: ExperimentContext) -> list[Row]:
     unknown = sorted(set(ctx.rows or ()) - set(ROW_KEYS))
     if unknown:
         raise BetaVAEError(f"metric-sensitivity has no row(s) {unknown}; choose from: {', '.join(ROW_KEYS)}")
-    rows = [row_for_data(row, data) for row in FIG6_ROWS if row.key in (ctx.rows or ROW_KEYS)]
-    reading_list = readings(plan)
-    scores: dict[str, dict[str, list[float]]] = {}  # row key → reading label → score per classifier seed
-    seconds: dict[str, dict[str, float]] = {}  # row key → reading label → fitting time (when computed)
-    for row in sorted(rows, key=lambda row: row.model_type is not None):  # fitted rows first: they need no training
-        source = _trained_model(ctx, row, plan) if row.model_type else None
-        if row.model_type and source is None:
-            continue  # diverged: named in the report
-        identity = {"plan": dataclasses.asdict(plan), "readings": [r.label for r in reading_list],
-                    "data": data.describe().get("name"), "row": row.fitted or row.key,
-                    "model": None if source is None else [str(source[0].resolve()), source[1]]}
-        stored = _cached_scores(ctx.out_dir / "scores" / f"{row.key}.json", identity,
-                                lambda row=row, source=source: _score_and_time(
-                                    _representation(row, data, source, ctx), data, plan, reading_list, ctx.progress))
-        scores[row.key], seconds[row.key] = stored["scores"], stored["seconds"]
-    sources = {row.key: _describe_source(ctx, row, plan) for row in rows if row.model_type}
-    paper_applies = paper_values_apply(data)
-    summary = summarise(scores, rows if paper_applies else [], reading_list)
-    atomic_write_json(ctx.out_dir / "results.json", {"scores": scores, "readings": [
-        {**dataclasses.asdict(reading), "label": reading.label} for reading in reading_list], "summary": summary,
-        "fit_seconds": seconds})
+    return [row_for_data(row, ctx.data) for row in FIG6_ROWS if row.key in (ctx.rows or ROW_KEYS)]
 
+
+def _model_identity(run_dir: Path, step: int | None) -> dict:
+    """What decides a trained model's numbers: its config and the step scored (not where its folder lies)."""
+    run = RunDir(run_dir)
+    status = run.status()
+    return {"config": run.config().to_dict(), "step": step if step is not None else status.get("step")}
+
+
+def _report(ctx: ExperimentContext, result: SensitivityResult) -> Report:
+    data, plan = ctx.data, ctx.plan
+    rows = [row for row in _rows(ctx)]
+    reading_list = readings(plan)
+    scores, seconds, summary, sources = result.scores, result.fit_seconds, result.summary, result.sources
+    paper_applies = paper_values_apply(data)
     report = Report("Which reading of App. A.4 gives the paper's numbers? The metric's sensitivity")
     report.paragraph(f"**Finding.** {summary['finding']}")
     report.paragraph(
@@ -185,18 +235,26 @@ def run(ctx: ExperimentContext) -> Path:
     missing = [row.label for row in rows if row.key not in scores]
     if missing:
         report.paragraph(f"Not scored (their training diverged): {', '.join(missing)}.")
-    return report.write(ctx.out_dir, {**ctx.settings(), "plan": dataclasses.asdict(plan)})
+    return report
 
 
-def _trained_model(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> tuple[Path, int | None] | None:
-    """The run (and kept step) of a trained row: the training curve's seed-0 model beside this report, at its kept
-    step ``plan.steps`` (the model a run of that length would be: keeping weights and a longer schedule change no
-    number), else a run trained here. None if it diverged."""
-    config = resolved(_trained_config(ctx, row, plan))
+def _curve_model(ctx: ExperimentContext, row: Row, plan: SensitivityPlan) -> tuple[Path, int] | None:
+    """The training curve's seed-0 model of a trained row beside this report, at its kept step ``plan.steps`` (the
+    model a run of that length would be: keeping weights and a longer schedule change no number), if it is there."""
     curve = RunDir(ctx.out_dir.parent / f"training-curve-{ctx.budget.name}" / "runs" / f"{CURVE_OF_ROW[row.key]}-seed0")
+    config = resolved(_trained_config(ctx, row, plan))
     if curve.exists() and plan.steps in curve.kept_steps() and _same_model(curve.config(), config):
         return curve.path, plan.steps
-    [outcome] = run_sweep([RunSpec(f"{row.key}-seed0", config)], ctx.runs_dir, 1, ctx.progress, ctx.executor)
+    return None
+
+
+def _source(ctx: ExperimentContext, row: Row, outcomes: dict[str, RunOutcome]) -> tuple[Path, int | None] | None:
+    """The model scored for a trained row: the curve's (see :func:`_curve_model`), else the run trained here; None
+    if that diverged."""
+    found = _curve_model(ctx, row, ctx.plan)
+    if found is not None:
+        return found
+    outcome = outcomes[f"{row.key}-seed0"]
     return (outcome.run_dir, None) if outcome.state == FINISHED else None
 
 
@@ -242,21 +300,6 @@ def _score_and_time(representation, data: GroundTruthData, plan: SensitivityPlan
     seconds: dict[str, float] = {}
     scores = score_row(representation, data, plan, reading_list, progress, seconds)
     return {"scores": scores, "seconds": seconds}
-
-
-def _cached_scores(path: Path, identity: dict, compute) -> dict:
-    """A row's scores (and fitting times) under every reading, stored with what they were computed for; recomputed
-    only if that changed."""
-    import json
-
-    identity = json.loads(json.dumps(identity))  # as stored: tuples become lists
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored.get("identity") == identity and "seconds" in stored:
-            return stored
-    stored = {"identity": identity, **compute()}
-    atomic_write_json(path, stored)
-    return stored
 
 
 def score_row(representation, data: GroundTruthData, plan: SensitivityPlan, reading_list: list[Reading],
@@ -400,3 +443,6 @@ def _heat_map(scores: dict, keys: list[str], labels: dict, paper: dict, reading_
     axis.set_title("metric: ours − paper (points)")
     figure.colorbar(image, ax=axis, shrink=0.8)
     return save_png(figure, path)
+
+
+EXPERIMENT = MetricSensitivity()

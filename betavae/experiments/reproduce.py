@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 from pathlib import Path
 
 from betavae.errors import BetaVAEError
-from betavae.experiments.common import EXPERIMENTS, ExperimentContext, get_budget
+from betavae.experiments.base import OPTIONS, run_experiment
+from betavae.experiments.common import BUDGETS, ExperimentContext, get_budget
 from betavae.experiments.ray_executor import import_ray, ray_session
+from betavae.experiments.registry import all_experiments, get_experiment
 from betavae.experiments.runner import ExecutorSettings
 from betavae.io import ensure_writable_dir
 from betavae.metrics.registry import metric_names
-
-MODULES = {"fig6-table": "fig6_table", "table2": "table2", "training-curve": "training_curve",
-           "metric-sensitivity": "metric_sensitivity", "beta-norm": "beta_norm",
-           "beta-epsilon": "beta_epsilon", "continuity": "continuity", "samples": "samples",
-           "traversals": "traversals"}
 
 
 def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = None, dataset: str = "dsprites",
@@ -37,21 +33,25 @@ def reproduce(name: str, budget: str = "smoke", out_dir: str | Path | None = Non
             raise BetaVAEError("--workers is for --executor local; with ray, the cluster's resources divided by "
                                "--cpus-per-run / --gpus-per-run decide how many runs train at once")
         import_ray()  # before any work: say now if it is missing
-    if name not in EXPERIMENTS:
-        raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)}")
-    if metrics and name not in ("fig6-table", "training-curve"):
-        raise BetaVAEError(f"--metrics adds a table to fig6-table and training-curve only; {name} reports its own "
-                           "metric")
+    experiment = get_experiment(name)
+    given = {"rows": rows, "metrics": metrics, "betas": betas}
+    for option in OPTIONS:
+        if given[option] and option not in experiment.options:
+            takers = [other.name for other in all_experiments() if option in other.options]
+            raise BetaVAEError(f"--{option} is for {' and '.join(takers)} only; {name} does not take it")
+    if budget in BUDGETS and budget not in experiment.plans:
+        takers = [other.name for other in all_experiments() if budget in other.plans]
+        raise BetaVAEError(f"budget {budget!r} is for {' and '.join(takers)} only; {name} takes "
+                           f"{' | '.join(experiment.plans)}")
     default_name = f"{name}-{budget}" + ("" if dataset == "dsprites" else f"-{dataset}")
     out = ensure_writable_dir(out_dir or Path("reproductions") / default_name)
-    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers, name, threads), dataset=dataset,
+    context = ExperimentContext(out_dir=out, budget=get_budget(budget, workers, threads), dataset=dataset,
                                 data_path=data_path, device=device, progress=progress,
                                 rows=tuple(rows.split(",")) if rows else None,
                                 metrics=metric_names(metrics) if metrics else (), betas=_betas(betas),
                                 executor=executor_settings)
-    module = importlib.import_module(f"betavae.experiments.{MODULES[name]}")
     with ray_session(address) if executor == "ray" else contextlib.nullcontext():  # one Ray for all its sweeps
-        return module.run(context)
+        return run_experiment(experiment, context)
 
 
 def _betas(text: str | None) -> tuple[float, ...] | None:

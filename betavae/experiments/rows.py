@@ -15,7 +15,7 @@ from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.evaluate import evaluate_cached, metric_result
 from betavae.experiments.common import ExperimentContext, beta_vae_config, eval_settings
-from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, run_sweep
+from betavae.experiments.runner import EvalJob, RunOutcome, RunSpec, evaluate_sweep
 from betavae.metrics.protocol import seed_protocol
 from betavae.metrics.registry import PAPER_METRICS
 from betavae.runs import DIVERGED
@@ -87,16 +87,22 @@ def select_rows(keys: tuple[str, ...] | None) -> tuple[Row, ...]:
     return tuple(row for row in rows if row.key in keys)
 
 
-def score_rows(ctx: ExperimentContext, data: GroundTruthData) -> list[RowResult]:
-    """Train what must be trained (one sweep), then evaluate every model of every selected row."""
-    budget = ctx.budget
-    rows = tuple(row_for_data(row, data) for row in select_rows(ctx.rows))
-    specs = [RunSpec(f"{row.key}-seed{seed}", beta_vae_config(budget, ctx.dataset, seed=seed, beta=row.beta,
+def row_specs(ctx: ExperimentContext, rows: tuple[Row, ...]) -> list[RunSpec]:
+    """The training runs of the trained rows: one per model seed."""
+    return [RunSpec(f"{row.key}-seed{seed}", beta_vae_config(ctx.budget, ctx.dataset, seed=seed, beta=row.beta,
                                                             model_type=row.model_type, device=ctx.device,
                                                             data_path=ctx.data_path))
-             for row in rows if row.model_type for seed in range(budget.model_seeds)]
-    outcomes = {outcome.name: outcome
-                for outcome in run_sweep(specs, ctx.runs_dir, budget.workers, ctx.progress, ctx.executor)}
+            for row in rows if row.model_type for seed in range(ctx.budget.model_seeds)]
+
+
+def selected_rows(ctx: ExperimentContext) -> tuple[Row, ...]:
+    """The rows asked for (``--rows``, else the paper's nine), as they can be computed on the context's data."""
+    return tuple(row_for_data(row, ctx.data) for row in select_rows(ctx.rows))
+
+
+def score_rows(ctx: ExperimentContext, rows: tuple[Row, ...], outcomes: dict[str, RunOutcome]) -> list[RowResult]:
+    """Every model of every row evaluated (trained runs from ``outcomes``; fitted baselines fitted in place)."""
+    data, budget = ctx.data, ctx.budget
     settings = eval_settings(budget, data, PAPER_METRICS + ctx.metrics)
     scored = [outcome for outcome in outcomes.values() if outcome.state != DIVERGED]
     evaluations = dict(zip((outcome.name for outcome in scored),

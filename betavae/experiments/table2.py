@@ -2,47 +2,77 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from betavae.data.ground_truth import GroundTruthData
-from betavae.errors import BetaVAEError
 from betavae.evaluate import metric_result
-from betavae.experiments.common import ExperimentContext, eval_settings, load_data, paper_values_apply, size_notes
-from betavae.experiments.rows import RowResult, score_rows
-from betavae.io import atomic_write_json
+from betavae.experiments.base import Experiment, Result, at_every_budget
+from betavae.experiments.common import ExperimentContext, eval_settings, paper_values_apply, size_notes
+from betavae.experiments.rows import RowResult, row_specs, score_rows, selected_rows
+from betavae.experiments.runner import RunOutcome, RunSpec
 from betavae.viz.report import Report
 
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"table2 needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    results = score_rows(ctx, data)
-    report = Report("Ground-truth factor classification — Table 2 (App. A.5)")
-    atomic_write_json(ctx.out_dir / "results.json", add_table2(report, results, data, ctx))
-    return report.write(ctx.out_dir, {**ctx.settings(), "eval_settings": eval_settings(ctx.budget, data).to_dict(),
-                                      "size_notes": size_notes(ctx.budget, data)})
+@dataclass
+class Table2Result(Result):
+    rows: list[dict] = field(default_factory=list)  # per row: per-factor accuracy, mean and std over model seeds
+    paper_claims: list[dict] | None = None  # App. A.5's ranking sentences, checked (dSprites only)
 
 
-def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, ctx: ExperimentContext) -> dict:
-    """Per-factor accuracy of every row (mean ± std over model seeds) as a report section, with App. A.5's ranking
-    sentences checked on dSprites; returns the numbers ({"rows": …, "paper_claims": …})."""
-    settings = eval_settings(ctx.budget, data).get("table2")
+class Table2(Experiment):
+    name = "table2"
+    source = "Table 2, App. A.5"
+    summary = "per-factor linear classification accuracy of the Fig. 6 representations"
+    result_type = Table2Result
+    plans = at_every_budget(None)  # sizes and seeds: the budget's
+    options = ("rows",)
+
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        return row_specs(ctx, selected_rows(ctx))
+
+    def analyse(self, ctx: ExperimentContext, outcomes: dict[str, RunOutcome]) -> Table2Result:
+        return table2_result(score_rows(ctx, selected_rows(ctx), outcomes), ctx.data)
+
+    def report(self, ctx: ExperimentContext, result: Table2Result) -> Report:
+        report = Report("Ground-truth factor classification — Table 2 (App. A.5)")
+        add_table2(report, result, ctx)
+        return report
+
+    def settings(self, ctx: ExperimentContext) -> dict:
+        return {"eval_settings": eval_settings(ctx.budget, ctx.data).to_dict(),
+                "size_notes": size_notes(ctx.budget, ctx.data)}
+
+
+def table2_result(results: list[RowResult], data: GroundTruthData) -> Table2Result:
+    """Per-factor accuracy of every row (mean ± std over model seeds), App. A.5's claims checked on dSprites."""
     names = list(data.factor_names)
-    table, summary = [], []
+    summary = []
     for result in results:
         accuracies = [metric_result(e, "table2")["per_factor"] for e in result.evaluations if e is not None]
-        if not accuracies:
-            table.append([result.row.label, *["–"] * (len(names) + 1)])
+        entry = {"key": result.row.key, "label": result.row.label, "models": len(accuracies),
+                 "diverged": result.diverged, "mean": None, "std": None}
+        if accuracies:
+            entry["mean"] = {name: float(np.mean([a[name] for a in accuracies])) for name in names}
+            entry["std"] = {name: float(np.std([a[name] for a in accuracies])) for name in names}
+        summary.append(entry)
+    scored = [entry for entry in summary if entry["mean"] is not None]
+    return Table2Result(summary, paper_claims(scored, data) if paper_values_apply(data) else None)
+
+
+def add_table2(report: Report, result: Table2Result, ctx: ExperimentContext) -> None:
+    """The per-factor accuracies as a report section, with App. A.5's ranking sentences checked on dSprites."""
+    data = ctx.data
+    settings = eval_settings(ctx.budget, data).get("table2")
+    names = list(data.factor_names)
+    table = []
+    for row in result.rows:
+        if row["mean"] is None:
+            table.append([row["label"], *["–"] * (len(names) + 1)])
             continue
-        means = {name: float(np.mean([a[name] for a in accuracies])) for name in names}
-        stds = {name: float(np.std([a[name] for a in accuracies])) for name in names}
-        table.append([result.row.label, *[f"{100 * means[n]:.1f} ± {100 * stds[n]:.1f}" for n in names],
-                      f"{100 * np.mean(list(means.values())):.1f}"])
-        summary.append({"key": result.row.key, "label": result.row.label, "mean": means, "std": stds,
-                        "models": len(accuracies), "diverged": result.diverged})
+        table.append([row["label"], *[f"{100 * row['mean'][n]:.1f} ± {100 * row['std'][n]:.1f}" for n in names],
+                      f"{100 * np.mean(list(row['mean'].values())):.1f}"])
     table.append(["chance", *[f"{100 / size:.1f}" for size in data.factor_sizes],
                   f"{100 * np.mean([1 / size for size in data.factor_sizes]):.1f}"])
     report.heading("Table 2: factor classification (App. A.5)")
@@ -53,15 +83,14 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
         f"Budget {ctx.budget.name}, {ctx.budget.steps} training steps per model." +
         "".join(f" {note}." for note in size_notes(ctx.budget, data)))
     report.table(["representation", *names, "mean"], table)
-    claims = paper_claims(summary, data) if paper_values_apply(data) else None
-    if claims:
+    if result.paper_claims:
         report.paragraph("The paper's Table 2 numbers are not available offline, but App. A.5 states its ranking; "
                          "each sentence, checked against the numbers above:")
-        report.table(["App. A.5 says", "ours", "because"], [[c["claim"], c["verdict"], c["because"]] for c in claims])
+        report.table(["App. A.5 says", "ours", "because"],
+                     [[c["claim"], c["verdict"], c["because"]] for c in result.paper_claims])
     report.paragraph("A linear classifier reads a factor well only if the representation holds it in a linearly "
                      "separable form: a single unit that varies monotonically with a 32-class position supports "
                      "few classes linearly, so high disentanglement need not mean high Table 2 accuracy.")
-    return {"rows": summary, "paper_claims": claims}
 
 
 def paper_claims(summary: list[dict], data: GroundTruthData) -> list[dict]:
@@ -105,3 +134,6 @@ def paper_claims(summary: list[dict], data: GroundTruthData) -> list[dict]:
     else:
         claims.append({"claim": "PCA does well on position", "verdict": "not scored", "because": "no pca row"})
     return claims
+
+
+EXPERIMENT = Table2()

@@ -12,34 +12,31 @@ Beside the metric: the KL of every latent and the number of active latents (KL >
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from betavae.data.ground_truth import GroundTruthData
-from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, data_identity, evaluate_run_cached, metric_result
+from betavae.experiments.base import Experiment, Result, in_memory, write_outputs
 from betavae.experiments.common import (
     ExperimentContext,
     beta_vae_config,
     elbo_terms,
     eval_settings,
-    load_data,
     paper_settings,
     paper_values_apply,
 )
 from betavae.experiments.rows import FIG6_ROWS
-from betavae.experiments.runner import EvalJob, RunSpec, evaluate_sweep, train_and_watch
-from betavae.io import atomic_write_json, notice, read_json
+from betavae.experiments.runner import EvalJob, RunOutcome, RunSpec, evaluate_sweep, train_and_watch
+from betavae.io import notice
 from betavae.metrics.protocol import seed_protocol
 from betavae.metrics.registry import METRICS, metric_names
 from betavae.runs import DIVERGED, FINISHED, RunDir, load_model
-from betavae.threads import torch_threads
+from betavae.store import ResultStore, result_key
 from betavae.viz.canvas import new_figure, save_png, save_side_by_side
 from betavae.viz.grids import grid_figure, to_display, traversal_rows
 from betavae.viz.report import Report
@@ -123,54 +120,109 @@ def run_specs(ctx: ExperimentContext, plan: CurvePlan, curve_list: list[Curve]) 
     return specs
 
 
-def run(ctx: ExperimentContext) -> Path:
-    data = load_data(ctx)
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"training-curve needs a ground-truth dataset (e.g. dsprites), not {ctx.dataset}")
-    plan = PLANS[ctx.budget.name]
-    betas = tuple(ctx.betas or (1.0, 4.0))
-    curve_list = curves(plan, betas)
-    specs = run_specs(ctx, plan, curve_list)
-    later = ctx.metrics or (metric_names(plan.metrics) if plan.metrics else ())
-    settings = eval_settings(ctx.budget, data, ("beta-vae", "beta-vae-dlib", *later))
-    last_report = [time.monotonic()]
+@dataclass
+class CurveResult(Result):
+    points: list[dict] = field(default_factory=list)  # per curve, seed and kept step scored so far
+    summary: dict = field(default_factory=dict)  # curve -> step -> metric mean/std/min/max, protocol, KL figures
+    answer: str = ""
+    paper_settings_check: list[dict] = field(default_factory=list)
+    diverged: list[str] = field(default_factory=list)
+    in_progress: list[str] = field(default_factory=list)  # one line per run not finished yet
+    latent_codes: dict = field(default_factory=dict)  # Fig. 7: which factor each active latent codes
+    fig7: dict = in_memory(dict)  # the sheets' figure, step and table rows
 
-    def write(check: list[dict] | None = None) -> Path:
-        last_report[0] = time.monotonic()
-        return _write_report(ctx, data, plan, curve_list, specs, settings, check)
+    def metric_by_step(self, curve: str) -> dict[int, float]:
+        """The metric (%, mean over model seeds) of ``curve`` (e.g. "beta4") at each scored step."""
+        return {int(step): 100 * cell["metric_mean"] for step, cell in self.summary.get(curve, {}).items()}
 
-    def score(job: EvalJob) -> None:  # a checkpoint was kept: score it now, while the runs train on
-        fresh = evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) is None
-        evaluate_sweep([job], data, settings, ctx.device, ctx.progress, ctx.executor)
-        probe(job.run_dir, job.step, data, settings.threads)
-        if fresh:
-            notice(f"scored {job.run_dir.name} at step {job.step:,}; {write()} updated")
 
-    def refresh() -> None:
-        if time.monotonic() - last_report[0] >= REPORT_EVERY_S:
-            write()
+class TrainingCurve(Experiment):
+    name = "training-curve"
+    source = "Fig. 6, along training"
+    summary = "the metric and the later metrics at kept checkpoints of β = 1 and β = 4 runs, as they train"
+    result_type = CurveResult
+    plans = PLANS
+    options = ("metrics", "betas")
 
-    train_and_watch(list(specs.values()), ctx.runs_dir, score, refresh, ctx.budget.workers, ctx.progress,
-                    ctx.executor, poll_s=POLL_S)
-    outcomes = {key: RunDir(ctx.runs_dir / spec.name) for key, spec in specs.items()}
-    return write(_paper_settings_check(ctx, data, plan, outcomes, settings))
+    def runs(self, ctx: ExperimentContext) -> list[RunSpec]:
+        return list(_specs(ctx).values())
+
+    def train(self, ctx: ExperimentContext, specs: list[RunSpec]) -> dict[str, RunOutcome]:
+        """The runs train in other processes while this one scores each kept checkpoint as soon as it is written
+        and rewrites the report (also every ``REPORT_EVERY_S`` while nothing new is kept)."""
+        settings = _eval_settings(ctx)
+        last_report = [time.monotonic()]
+
+        def write() -> Path:
+            last_report[0] = time.monotonic()
+            return write_outputs(self, ctx, None)
+
+        def score(job: EvalJob) -> None:
+            fresh = evaluate_run_cached(job.run_dir, ctx.data, settings, step=job.step, compute=False) is None
+            evaluate_sweep([job], ctx.data, settings, ctx.device, ctx.progress, ctx.executor)
+            probe(job.run_dir, job.step, ctx.data, settings.threads)
+            if fresh:
+                notice(f"scored {job.run_dir.name} at step {job.step:,}; {write()} updated")
+
+        def refresh() -> None:
+            if time.monotonic() - last_report[0] >= REPORT_EVERY_S:
+                write()
+
+        outcomes = train_and_watch(specs, ctx.runs_dir, score, refresh, ctx.budget.workers, ctx.progress,
+                                   ctx.executor, poll_s=POLL_S)
+        return {outcome.name: outcome for outcome in outcomes}
+
+    def analyse(self, ctx: ExperimentContext, outcomes: dict[str, RunOutcome] | None) -> CurveResult:
+        """From what has been scored so far; once every run has trained (``outcomes`` given) also the check of the
+        budget's metric sizes against the paper's."""
+        data, plan, specs, settings = ctx.data, ctx.plan, _specs(ctx), _eval_settings(ctx)
+        curve_list = curves(plan, _betas(ctx))
+        points = collect_points(specs, ctx.runs_dir, data, settings)
+        in_progress, diverged = progress_lines(specs, ctx.runs_dir, curve_list, points)
+        summary = summarise(points, curve_list, plan)
+        answer = gap_answer(summary, plan, paper_values_apply(data))
+        if in_progress:
+            answer += " (in progress: the curve goes on as the runs train; the answer may change)"
+        check = [] if outcomes is None else _paper_settings_check(
+            ctx, data, plan, {key: RunDir(ctx.runs_dir / spec.name) for key, spec in specs.items()}, settings)
+        fig7 = _fig7_sheets(ctx, specs, points, data, curve_list)
+        return CurveResult(points, summary, answer, check, diverged, in_progress, fig7["codes"], fig7)
+
+    def report(self, ctx: ExperimentContext, result: CurveResult) -> Report:
+        return _report(ctx, result)
+
+    def settings(self, ctx: ExperimentContext) -> dict:
+        return {"betas": list(_betas(ctx)), "eval_settings": _eval_settings(ctx).to_dict()}
+
+
+def _betas(ctx: ExperimentContext) -> tuple[float, ...]:
+    return tuple(ctx.betas or (1.0, 4.0))
+
+
+def _specs(ctx: ExperimentContext) -> dict[tuple[str, int], RunSpec]:
+    return run_specs(ctx, ctx.plan, curves(ctx.plan, _betas(ctx)))
+
+
+def _eval_settings(ctx: ExperimentContext) -> EvalSettings:
+    """The paper's metric and dlib's variant, and the later metrics of ``--metrics`` (else the plan's)."""
+    later = ctx.metrics or (metric_names(ctx.plan.metrics) if ctx.plan.metrics else ())
+    return eval_settings(ctx.budget, ctx.data, ("beta-vae", "beta-vae-dlib", *later))
 
 
 def probe(run_dir: Path, step: int, data: GroundTruthData, threads: int) -> dict:
-    """Reconstruction, KL and KL per latent of a kept checkpoint on ``PROBE_IMAGES`` training images, cached in
-    the run's ``kl_probe.json`` (a rerun of the experiment recomputes nothing)."""
-    path = RunDir(run_dir).path / "kl_probe.json"
-    identity = {"step": step, "images": min(PROBE_IMAGES, data.num_images), "seed": PROBE_SEED, "threads": threads,
-                "data": data_identity(data)}
-    stored = read_json(path) if path.exists() else {}
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    if key in stored:
-        return stored[key]["terms"]
-    config, model = load_model(run_dir, step=step)
-    with torch_threads(threads):
-        terms = elbo_terms(model, config, data, num_images=identity["images"], seed=PROBE_SEED)
-    atomic_write_json(path, {**stored, key: {**identity, "terms": terms}})
-    return terms
+    """Reconstruction, KL and KL per latent of a kept checkpoint on ``PROBE_IMAGES`` training images, kept in the
+    run's ``probes.json`` (a rerun of the experiment recomputes nothing)."""
+    def compute() -> dict:
+        config, model = load_model(run_dir, step=step)
+        return elbo_terms(model, config, data, num_images=min(PROBE_IMAGES, data.num_images), seed=PROBE_SEED,
+                          threads=threads)
+
+    return ResultStore(Path(run_dir) / "probes.json").get_or_compute(_probe_identity(step, data, threads), compute)
+
+
+def _probe_identity(step: int, data: GroundTruthData, threads: int) -> dict:
+    return {"probe": "elbo_terms", "version": 1, "step": step, "images": min(PROBE_IMAGES, data.num_images),
+            "seed": PROBE_SEED, "threads": threads, "data": data_identity(data)}
 
 
 def collect_points(specs: dict[tuple[str, int], RunSpec], root: Path, data: GroundTruthData,
@@ -182,10 +234,9 @@ def collect_points(specs: dict[tuple[str, int], RunSpec], root: Path, data: Grou
         run = RunDir(root / spec.name)
         for step in run.kept_steps():
             evaluation = evaluate_run_cached(run.path, data, settings, step=step, compute=False)
-            path = run.path / "kl_probe.json"
-            terms = next((entry["terms"] for entry in (read_json(path) if path.exists() else {}).values()
-                          if entry["step"] == step and entry["threads"] == settings.threads
-                          and entry["images"] == min(PROBE_IMAGES, data.num_images)), None)
+            entry = ResultStore(run.path / "probes.json").get(result_key(_probe_identity(step, data,
+                                                                                         settings.threads)))
+            terms = None if entry is None else entry["value"]
             if evaluation is None or terms is None:
                 continue  # kept, not yet scored
             scored = metric_result(evaluation, "beta-vae")
@@ -224,22 +275,15 @@ def progress_lines(specs: dict[tuple[str, int], RunSpec], root: Path, curve_list
     return lines, diverged
 
 
-def _write_report(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan, curve_list: list[Curve],
-                  specs: dict[tuple[str, int], RunSpec], settings: EvalSettings, check: list[dict] | None) -> Path:
-    """report.md / report.html / results.json from what has been scored so far (any time, also mid-training)."""
-    points = collect_points(specs, ctx.runs_dir, data, settings)
+def _report(ctx: ExperimentContext, result: CurveResult) -> Report:
+    """The report of what has been scored so far (any time, also mid-training)."""
+    data, plan, settings = ctx.data, ctx.plan, _eval_settings(ctx)
+    curve_list = curves(plan, _betas(ctx))
+    points, summary, answer, sheets = result.points, result.summary, result.answer, result.fig7
+    in_progress, diverged, check = result.in_progress, result.diverged, result.paper_settings_check
     later = [name for name in settings.names() if name not in ("beta-vae", "beta-vae-dlib")]
     metric = settings.get("beta-vae")
-    in_progress, diverged = progress_lines(specs, ctx.runs_dir, curve_list, points)
-    summary = summarise(points, curve_list, plan)
     paper_applies = paper_values_apply(data)
-    answer = gap_answer(summary, plan, paper_applies)
-    if in_progress:
-        answer += " (in progress: the curve goes on as the runs train; the answer may change)"
-    sheets = _fig7_sheets(ctx, specs, points, data, curve_list)
-    atomic_write_json(ctx.out_dir / "results.json", {"points": points, "summary": summary, "answer": answer,
-                                                     "paper_settings_check": check or [], "diverged": diverged,
-                                                     "in_progress": in_progress, "latent_codes": sheets["codes"]})
 
     report = Report("The metric along training: when does the β-VAE/VAE gap open? (Fig. 6, App. A.4)")
     report.paragraph(f"**Answer.** {answer}")
@@ -307,8 +351,7 @@ def _write_report(ctx: ExperimentContext, data: GroundTruthData, plan: CurvePlan
         report.table(["run", "budget settings (%)", "paper settings (%)", "difference"],
                      [[row["run"], f"{100 * row['budget']:.2f}", f"{100 * row['paper']:.2f}",
                        f"{100 * (row['budget'] - row['paper']):+.2f}"] for row in check])
-    return report.write(ctx.out_dir, {**ctx.settings(), "plan": plan.__dict__, "betas": [c.beta for c in curve_list],
-                                      "eval_settings": settings.to_dict()})
+    return report
 
 
 def _fig7_sheets(ctx: ExperimentContext, specs: dict[tuple[str, int], RunSpec], points: list[dict],
@@ -502,3 +545,6 @@ def _log_steps(axis) -> None:
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
     axis.xaxis.set_minor_locator(LogLocator(base=2, subs=()))
     axis.set_xlabel("training step (log scale)")
+
+
+EXPERIMENT = TrainingCurve()
