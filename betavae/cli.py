@@ -220,17 +220,9 @@ def model_settings_given(args: argparse.Namespace) -> dict[str, object]:
 
 def add_setting_flags(group: argparse._ArgumentGroup, metric: str, settings_type: type) -> None:
     """One flag per field of a metric's settings dataclass: ``num_bins`` of mig → ``--mig-num-bins``."""
-    from betavae.metrics.base import flag_name, setting_fields
+    from betavae.settings import add_flags
 
-    for setting in setting_fields(settings_type):
-        flag, dest = flag_name(metric, setting.path), f"setting:{metric}:{setting.path}"
-        text = f"{setting.help} (default {setting.default})".replace("%", "%%")
-        if setting.type is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=text)
-        else:
-            group.add_argument(flag, dest=dest, type=setting_parser(setting.type), default=argparse.SUPPRESS,
-                               metavar=setting.path.split(".")[-1].upper(), help=text)
+    add_flags(group, settings_type, dest=f"setting:{metric}", flag_prefix=metric)
 
 
 def setting_parser(kind):
@@ -378,8 +370,8 @@ EVALUATE_SHORTHANDS = {
 def evaluate_settings(args: argparse.Namespace):
     """EvalSettings from `betavae evaluate`'s flags: --metrics, the per-metric flags, then the shorthands."""
     from betavae.evaluate import EvalSettings
-    from betavae.metrics.base import flag_name
     from betavae.metrics.registry import metric_names
+    from betavae.settings import flag_name
 
     names = [name for name in metric_names(args.metrics)
              if not (args.no_dlib and name == "beta-vae-dlib" or args.no_table2 and name == "table2")]

@@ -13,51 +13,34 @@ typed, with codes read from one :class:`~betavae.representations.CodeCache` and 
 from __future__ import annotations
 
 import dataclasses
-import typing
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from betavae.errors import BetaVAEError
+from betavae.errors import BetaVAEError  # noqa: F401  (metric files raise it)
+from betavae.settings import SettingError, field, flag_name, from_dict, leaves, validate, with_values  # noqa: F401
 
 if TYPE_CHECKING:  # the CLI builds its flags from settings without importing torch
     from betavae.data.ground_truth import GroundTruthData
     from betavae.representations import CodeCache
 
 
-def setting(default: Any, help: str, minimum: float | None = None, above: float | None = None) -> Any:
-    """A settings field with its help text and bounds (``minimum``: value >= it; ``above``: value > it)."""
-    return field(default=default, metadata={"help": help, "minimum": minimum, "above": above})
-
-
-class SettingError(BetaVAEError):
-    """A settings field out of its bounds; ``path`` names the field (``classifier.lr`` for nested ones)."""
-
-    def __init__(self, path: str, message: str):
-        super().__init__(message)
-        self.path = path
+setting = field  # a metric's setting is a settings.field: default, help, bounds, flag
 
 
 class Settings:
-    """Base of every metric's settings dataclass: checks each field against its :func:`setting` bounds."""
+    """Base of every metric's settings dataclass: lists become tuples, then every field is checked against its
+    declaration (:func:`betavae.settings.validate`), then :meth:`check`."""
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, item.name)
             if isinstance(value, list):
                 object.__setattr__(self, item.name, tuple(value))
-            if value is None or isinstance(value, (bool, str, tuple, list, Settings)):
-                continue
-            minimum, above = item.metadata.get("minimum"), item.metadata.get("above")
-            if not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value):
-                raise SettingError(item.name, f"{item.name} must be a number, got {value!r}")
-            if minimum is not None and value < minimum or above is not None and not value > above:
-                bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}"
-                raise SettingError(item.name, f"{item.name} must be {bound}, got {value!r}")
-        self.check()
+        validate(self)
 
     def check(self) -> None:
         """Checks across fields (override); raise :class:`SettingError`."""
@@ -140,57 +123,6 @@ def combine_fields(values: list, rules: dict[str, str], key: str | None = None):
     return float(np.mean(numbers)) if numbers else None
 
 
-# --- settings as flat (path, value) pairs: what the CLI's flags and the error messages name -----------------------
-
-@dataclass(frozen=True)
-class SettingField:
-    path: str  # "num_bins", or "classifier.lr" inside a nested settings dataclass
-    type: Any  # the resolved annotation, e.g. int | None
-    default: Any
-    help: str
-
-
-def setting_fields(settings_type: type, prefix: str = "") -> list[SettingField]:
-    """Every leaf field of a settings dataclass, nested ones flattened with dotted paths."""
-    hints = typing.get_type_hints(settings_type)
-    leaves = []
-    for item in dataclasses.fields(settings_type):
-        kind = hints[item.name]
-        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore
-        if dataclasses.is_dataclass(kind):
-            leaves += setting_fields(kind, f"{prefix}{item.name}.")
-        else:
-            leaves.append(SettingField(prefix + item.name, kind, default, item.metadata.get("help", "")))
-    return leaves
-
-
-def flag_name(metric: str, path: str) -> str:
-    """The CLI flag of a metric's setting: ``("mig", "num_bins")`` → ``--mig-num-bins``."""
-    return f"--{metric}-{path.replace('.', '-').replace('_', '-').lower()}"
-
-
-def with_values(settings: Any, values: dict[str, Any]) -> Any:
-    """``settings`` with the fields at ``values``' dotted paths replaced (validated again)."""
-    if not values:
-        return settings
-    direct = {path: value for path, value in values.items() if "." not in path}
-    nested: dict[str, dict[str, Any]] = {}
-    for path, value in values.items():
-        if "." in path:
-            head, rest = path.split(".", 1)
-            nested.setdefault(head, {})[rest] = value
-    unknown = [path for path in [*direct, *nested] if path not in {f.name for f in dataclasses.fields(settings)}]
-    if unknown:
-        raise BetaVAEError(f"{type(settings).__name__} has no setting {unknown[0]!r}")
-    changed = {}
-    for head, rest in nested.items():
-        try:
-            changed[head] = with_values(getattr(settings, head), rest)
-        except SettingError as error:
-            raise SettingError(f"{head}.{error.path}", str(error)) from None
-    return dataclasses.replace(settings, **direct, **changed)
-
-
 def number(value: float | None, digits: int = 3) -> str:
     """A score for a table cell ("n/a" where there is none)."""
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -198,12 +130,4 @@ def number(value: float | None, digits: int = 3) -> str:
 
 def settings_from_dict(settings_type: type, values: dict) -> Any:
     """A settings dataclass back from its ``dataclasses.asdict`` form (as stored in eval.json)."""
-    hints = typing.get_type_hints(settings_type)
-    kwargs = {}
-    for item in dataclasses.fields(settings_type):
-        if item.name in values:
-            value = values[item.name]
-            if dataclasses.is_dataclass(hints[item.name]):
-                value = settings_from_dict(hints[item.name], value)
-            kwargs[item.name] = tuple(value) if isinstance(value, list) else value
-    return settings_type(**kwargs)
+    return from_dict(settings_type, values, settings_type.__name__, strict=False)
