@@ -35,7 +35,7 @@ import torch
 from betavae.config_common import DEFAULT_THREADS
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write_json
+from betavae.io import atomic_write_json, file_lock, read_json, remove_temp_files, set_aside
 from betavae.metrics.base import SettingError, Shared, flag_name, settings_from_dict, with_values
 from betavae.metrics.registry import METRICS, PAPER_METRICS, get_metric, metric_for_settings, metric_names
 from betavae.representations import CodeCache, Representation
@@ -168,11 +168,7 @@ def evaluate_representation(representation: Representation | Sequence[Representa
 
 def _evaluate_one(representation: Representation, data: GroundTruthData, settings: EvalSettings, progress: bool,
                   subject: dict | None, on_entry: Callable[[dict], None] | None) -> dict:
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
-                           "metrics need a ground-truth dataset such as dsprites")
-    for name in settings.names():  # fail on bad settings before any encoding
-        get_metric(name).check(settings.get(name), data)
+    check_settings(settings, data)  # fail on bad settings before any encoding
     start = time.perf_counter()
     caches: dict[bool, CodeCache] = {False: CodeCache(representation, data, settings.encode_batch_size, progress)}
     compact = representation.compact() if hasattr(representation, "compact") else representation
@@ -203,6 +199,15 @@ def _evaluate_one(representation: Representation, data: GroundTruthData, setting
             "timing": {"encode_s": encode_s, "images_encoded": sum(cache.images_encoded for cache in caches.values()),
                        "metrics_s": seconds,
                        "total_s": time.perf_counter() - start}}
+
+
+def check_settings(settings: EvalSettings, data: GroundTruthData) -> None:
+    """Refuse settings ``data`` cannot serve (each metric's own check: sizes, factors, memory) before any work."""
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
+                           "metrics need a ground-truth dataset such as dsprites")
+    for name in settings.names():
+        get_metric(name).check(settings.get(name), data)
 
 
 def average_evaluations(parts: list[dict]) -> dict:
@@ -247,19 +252,45 @@ def save_evaluation(evaluation: dict, path: str | Path) -> Path:
 
 def read_evaluation_file(path: str | Path) -> dict:
     """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist). Entries written before
-    version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric together."""
+    version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric together.
+
+    The file is a cache: a damaged one (not JSON, not this layout, an entry that is not one) is set aside as
+    ``NAME.damaged``, its bytes kept, and read as empty, so that its scores are computed again. Call it holding
+    ``file_lock(path)``."""
     path = Path(path)
     if not path.exists():
         return {"version": FILE_VERSION, "metrics": {}}
     try:
-        stored = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BetaVAEError(f"{path} is not valid JSON; delete it to evaluate again") from None
-    if not isinstance(stored, dict) or not isinstance(stored.get("metrics", {}), dict):
-        raise BetaVAEError(f"{path} is damaged (not an evaluation file); delete it to evaluate again")
+        stored = read_json(path)
+        problem = _evaluation_file_problem(stored)
+    except BetaVAEError as error:
+        problem = str(error).removeprefix(str(path)).split(";")[0].strip()
+    if problem:
+        set_aside(path, "damaged", f"is damaged ({problem}); its scores are computed again")
+        return {"version": FILE_VERSION, "metrics": {}}
     stored.setdefault("metrics", {})
     stored["version"] = FILE_VERSION
     return stored
+
+
+# What every stored entry holds, and of which type (an entry is read by evaluate_cached and format_table).
+ENTRY_FIELDS = {"metric": str, "key": str, "representation": str, "representation_info": dict, "data": dict,
+                "subject": dict, "settings": dict, "result": dict, "seconds": (int, float)}
+
+
+def _evaluation_file_problem(stored: Any) -> str | None:
+    """What makes ``stored`` no evaluation file, or None."""
+    if not isinstance(stored, dict) or not isinstance(stored.get("metrics", {}), dict):
+        return f"it holds {json.dumps(stored)[:40]}, not {{version, metrics: {{key: entry}}}}"
+    for key, entry in stored.get("metrics", {}).items():
+        wrong = [name for name, kind in ENTRY_FIELDS.items()
+                 if not isinstance(entry, dict) or not isinstance(entry.get(name), kind)]
+        if not wrong and not isinstance(entry["settings"].get("metric"), dict):
+            wrong = ["settings.metric"]
+        if wrong:
+            shown = f"a {type(entry).__name__}" if not isinstance(entry, dict) else f"no valid {', '.join(wrong)}"
+            return f"its entry {key[:20]!r} is {shown}, not a metric's result"
+    return None
 
 
 def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
@@ -273,26 +304,30 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
     where they are. ``make_representation`` is only called when something must be computed. Processes that score
     the same file at once (Ray tasks on one run's steps) each add their entries: the write merges under a lock.
     """
-    stored = read_evaluation_file(path)
+    with file_lock(path):
+        stored = read_evaluation_file(path)
     keys = {name: metric_key(name, settings, data, subject) for name in settings.names()}
     missing = [name for name, key in keys.items() if key not in stored["metrics"]]
     if missing and not compute:
         return None
     timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
     if missing:
-        from betavae.io import file_lock, provenance
+        from betavae.io import provenance
 
+        check_settings(settings.select(missing), data)  # before the representation is loaded or fitted
         record = {**provenance(), "host": platform.node(), "pid": os.getpid()}  # where: a cluster has many nodes
 
         def store(entry: dict) -> None:  # each metric as soon as it is done: a kill loses at most the one under way
             with file_lock(path):
+                remove_temp_files(Path(path))  # of a writer killed midway: no one else writes it now
                 current = read_evaluation_file(path)  # as it is now: another process may have added entries
                 current["metrics"][entry["key"]] = {**entry, "provenance": record}
                 atomic_write_json(path, current)
 
         computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject,
                                            on_entry=store)
-        stored = read_evaluation_file(path)
+        with file_lock(path):
+            stored = read_evaluation_file(path)
         timing = computed["timing"]
     entries = {name: stored["metrics"][key] for name, key in keys.items()}
     first = next(iter(entries.values()))
@@ -327,9 +362,10 @@ def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: Ev
     from betavae.train import resolve_device
 
     run = RunDir(run_dir)
-    if step is None:
-        status = run.status()  # the step of the checkpoint that is scored: a diverged run keeps its last good one
-        scored_step = status.get("last_good_checkpoint_step", status.get("step"))
+    if step is None:  # the step of the checkpoint scored: the checkpoint says, where it is still there
+        status = run.status()  # (a diverged run's is its last good one)
+        scored_step = (run.checkpoint_step() if run.checkpoint_path.exists()
+                       else status.get("last_good_checkpoint_step", status.get("step")))
     else:
         run.require_kept(step)
         scored_step = step
