@@ -106,9 +106,17 @@ def _init_worker(gpus, parent: int) -> None:
 
 
 def _stop_when_orphaned(parent: int, every: float = 2.0) -> None:
+    """Once the driver is gone: stop the run under way as a Ctrl-C does, then end the process. Nothing would ever
+    hand it another run, yet it would wait for one forever (the pool's queue stays open in its sibling workers),
+    and with it the resource tracker."""
     while os.getppid() == parent:
         time.sleep(every)
     os.kill(os.getpid(), signal.SIGINT)
+    _worker_stopped.wait()  # set once the run has checkpointed and marked itself interrupted (or between runs)
+    os._exit(EXIT_ORPHANED)
+
+
+EXIT_ORPHANED = 130  # a worker whose driver died ends as a stopped command does
 
 
 def stop_local_workers() -> None:
