@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     from betavae.models.registry import MODELS
 
     parser = Parser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.",
-                                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                    epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"betavae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
     train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
                        help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
-    train.add_argument("--threads", type=integer(), help="torch threads the run trains with; part of what decides its "
+    train.add_argument("--threads", type=int, help="torch threads the run trains with; part of what decides its "
                        "numbers, kept for every resume (default 2)")
     add_model_flags(train)
 
