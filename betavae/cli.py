@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 from betavae import __version__
-from betavae.config_common import DEFAULT_THREADS
+from betavae.config_common import DEFAULT_THREADS, INT64, MAX_SEED
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
-from betavae.experiments.registry import MODULES as EXPERIMENT_MODULES
-from betavae.metrics.registry import METRICS, PAPER_METRICS
-from betavae.models.registry import MODELS, model_spec
+from betavae.experiments.registry import MODULES as EXPERIMENT_MODULES  # names only: no torch
+
+# The registries of models and metrics import torch (seconds): they are imported inside main's error handling, so
+# that a Ctrl-C meanwhile ends in one line, never a traceback.
 
 MODEL_SETTING = "model_setting:"  # argparse dest prefix of the flags built from a model's config section
 
@@ -43,9 +47,38 @@ TRAIN_FLAGS = {
 }  # a model's own settings get their flags from its config section (add_model_flags)
 
 
+def integer(low: int = INT64[0], high: int = INT64[1]) -> typing.Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (by default 64 bits, what torch and numpy hold)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a valid int") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text[:20]}{'…' if len(text) > 20 else ''} is outside the allowed range "
+                                             f"{low} to {high}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+SEED = integer(0, MAX_SEED)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with betavae's errors: one `error:` line naming the option, exit status 2 (no usage block)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.",
-                                     epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from betavae.metrics.registry import METRICS, PAPER_METRICS
+    from betavae.models.registry import MODELS
+
+    parser = Parser(prog="betavae", description="β-VAE (Higgins et al., ICLR 2017), end to end.",
+                    epilog=EXIT_STATUSES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"betavae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -55,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "plus /KIND for image folders)")
     data.add_argument("--source", help="dsprites: the official dsprites_ndarray_...npz to validate and use")
     data.add_argument("--from", dest="source_folder", help="celeba/chairs/faces/folder: the folder of images")
-    data.add_argument("--size", type=int, default=64, help="image side after crop and resize (default 64)")
+    data.add_argument("--size", type=integer(), default=64, help="image side after crop and resize (default 64)")
     colour = data.add_mutually_exclusive_group()
     colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
     colour.add_argument("--rgb", dest="grayscale", action="store_const", const=False, help="keep RGB")
@@ -67,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run directory (required unless --print-config)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint, "
                        "with its saved config (flags may only extend --steps or change logging, checkpointing, device)")
+    train.add_argument("--restart", action="store_true", help="train the run in --out again from step 0, with its "
+                       "saved config, when its checkpoint.pt was lost (its log.jsonl, provenance.json and status.json "
+                       "are set aside as NAME.before-restart)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--model", help=" | ".join(MODELS) + " (default beta-vae): "
@@ -75,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
     train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
     train.add_argument("--arch", help="mlp | conv | burgess (default: the paper's for the dataset)")
-    train.add_argument("--latents", type=int,
+    train.add_argument("--latents", type=integer(),
                        help="number of latent units M (default: the paper's, 10 for 2D shapes, 32 for the rest)")
     train.add_argument("--likelihood", help="bernoulli | gaussian decoder (default: the paper's for the dataset)")
     train.add_argument("--gaussian-std", type=float, help="σ of the Gaussian decoder (default 1)")
@@ -84,15 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta-norm", type=float, help="normalised β = β·M/N (App. A.6); instead of --beta")
     train.add_argument("--gamma", type=float, help="capacity objective: γ (default 1000)")
     train.add_argument("--capacity-max", type=float, help="capacity objective: final C in nats (default 25)")
-    train.add_argument("--capacity-steps", type=int, help="capacity objective: steps to ramp C (default 1e5)")
+    train.add_argument("--capacity-steps", type=integer(), help="capacity objective: steps to ramp C (default 1e5)")
     train.add_argument("--optimizer", help="adagrad | adam (default: the paper's for the architecture)")
     train.add_argument("--lr", type=float, help="learning rate (default: the paper's)")
-    train.add_argument("--steps", type=int, help="training steps (default 1000)")
-    train.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    train.add_argument("--seed", type=int, help="seed for initialisation, batches and noise (default 0)")
+    train.add_argument("--steps", type=integer(), help="training steps (default 1000)")
+    train.add_argument("--batch-size", type=integer(), help="batch size (default 64)")
+    train.add_argument("--seed", type=SEED, help="seed for initialisation, batches and noise (default 0)")
     train.add_argument("--device", help="auto (default) | cpu | cuda")
-    train.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default 1000)")
-    train.add_argument("--log-every", type=int, help="steps between log.jsonl lines (default 100)")
+    train.add_argument("--checkpoint-every", type=integer(), help="steps between checkpoints (default 1000)")
+    train.add_argument("--log-every", type=integer(), help="steps between log.jsonl lines (default 100)")
     train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
     train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
                        help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
@@ -113,16 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", default=",".join(PAPER_METRICS),
                           help=f"all, or names separated by commas, from: {', '.join(METRICS)} "
                                f"(default {','.join(PAPER_METRICS)})")
-    evaluate.add_argument("--seed", type=int, default=0, help="fit/initialisation seed of --representation")
+    evaluate.add_argument("--seed", type=SEED, default=0, help="fit/initialisation seed of --representation")
     evaluate.add_argument("--dataset", default="dsprites", help="with --representation: the ground-truth data")
     evaluate.add_argument("--data", help="with --representation and dsprites: the official .npz")
-    evaluate.add_argument("--classifier-seeds", type=int, default=3, help="classifier seeds 0..K-1 (default 3)")
-    evaluate.add_argument("--sample-seed", type=int, default=0, help="seed of the points and images scored (0)")
-    evaluate.add_argument("--pairs", type=int, help="beta-vae and beta-vae-dlib: L, pairs per point (64)")
-    evaluate.add_argument("--train-points", type=int, help="beta-vae and beta-vae-dlib: training points (10000)")
-    evaluate.add_argument("--test-points", type=int, help="beta-vae and beta-vae-dlib: test points (5000)")
-    evaluate.add_argument("--table2-train", type=int, help="table2: training images (10000)")
-    evaluate.add_argument("--table2-test", type=int, help="table2: test images (5000)")
+    evaluate.add_argument("--classifier-seeds", type=integer(1, 1000), default=3,
+                          help="classifier seeds 0..K-1 (default 3)")
+    evaluate.add_argument("--sample-seed", type=SEED, default=0, help="seed of the points and images scored (0)")
+    evaluate.add_argument("--pairs", type=integer(), help="beta-vae and beta-vae-dlib: L, pairs per point (64)")
+    evaluate.add_argument("--train-points", type=integer(), help="beta-vae and beta-vae-dlib: training points (10000)")
+    evaluate.add_argument("--test-points", type=integer(), help="beta-vae and beta-vae-dlib: test points (5000)")
+    evaluate.add_argument("--table2-train", type=integer(), help="table2: training images (10000)")
+    evaluate.add_argument("--table2-test", type=integer(), help="table2: test images (5000)")
     evaluate.add_argument("--no-standardize", action="store_true",
                           help="beta-vae and table2: feed the classifier raw features instead of standardised ones")
     evaluate.add_argument("--no-dlib", action="store_true", help="leave beta-vae-dlib out of --metrics")
@@ -130,10 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="also write the evaluation here, in RUN/eval.json's layout "
                                          "({version, metrics: {key: entry}}); - for stdout (the table then goes "
                                          "to stderr)")
-    evaluate.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    evaluate.add_argument("--threads", type=integer(1, 1024), default=DEFAULT_THREADS,
                           help=f"torch threads for encoding and classifier fits; they decide the last digits, so "
                                f"they are part of what eval.json caches (default {DEFAULT_THREADS})")
-    evaluate.add_argument("--step", type=int, help="score the weights a run kept at this step (train --keep-steps)")
+    evaluate.add_argument("--step", type=integer(),
+                          help="score the weights a run kept at this step (train --keep-steps)")
     evaluate.add_argument("--device", default="auto", help="where a run's encoder runs: auto | cpu | cuda")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     for name, metric in METRICS.items():
@@ -141,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     traverse = commands.add_parser("traverse", help="draw reconstructions, samples, traversals of a run")
     traverse.add_argument("run_dir", help="a run directory made by `betavae train`")
-    traverse.add_argument("--seed-images", type=int, default=3, help="traversal sheets to draw (default 3)")
-    traverse.add_argument("--seed", type=int, default=0, help="which images are picked (default 0)")
+    traverse.add_argument("--seed-images", type=integer(1, 16), default=3, help="traversal sheets to draw (default 3)")
+    traverse.add_argument("--seed", type=SEED, default=0, help="which images are picked (default 0)")
 
     reproduce = commands.add_parser("reproduce", help="reproduce one paper experiment and write its report")
     reproduce.add_argument("experiment", help=" | ".join(EXPERIMENT_MODULES))
@@ -152,15 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
     reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    reproduce.add_argument("--workers", type=int, help="local: training processes at once (default: the cores "
-                                                     "divided by --threads)")
+    reproduce.add_argument("--workers", type=integer(), help="local: training processes at once (default: the "
+                                                           "cores divided by --threads)")
     reproduce.add_argument("--executor", default="local", choices=("local", "ray"),
                            help="where the training runs go: local processes (default), or ray tasks, one per "
                                 "training run and one per evaluation (pip install 'betavae[ray]')")
     reproduce.add_argument("--address", help="ray: join this cluster (`ray start --head` prints it; default "
                                              "$RAY_ADDRESS, else a local Ray instance for this command)")
-    reproduce.add_argument("--threads", type=int, help="torch threads of every run and evaluation; part of what "
-                                                     "decides their numbers (default: the budget's, 2; long: 1)")
+    reproduce.add_argument("--threads", type=integer(1, 1024), help="torch threads of every run and evaluation; "
+                           "part of what decides their numbers (default: the budget's, 2; long: 1)")
     reproduce.add_argument("--cpus-per-run", type=float, help="ray: CPUs reserved per task (default: --threads)")
     reproduce.add_argument("--gpus-per-run", type=float, help="ray: GPUs per run, fractions pack runs onto one GPU, "
                                                               "e.g. 0.25 (default 1 where the cluster has GPUs)")
@@ -177,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
     demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    demo.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    demo.add_argument("--steps", type=integer(), default=1500, help="training steps (default 1500)")
     demo.add_argument("--device", default="auto")
     return parser
 
@@ -185,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per field of each model's config section: ``--FIELD-NAME`` unless the field names its flag."""
     import dataclasses
+
+    from betavae.models.registry import MODELS
 
     sections: dict[str, tuple[type, list[str]]] = {}
     for name, spec in MODELS.items():
@@ -205,6 +245,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 def _model_flag(path: str) -> str:
     """The flag of a model setting "section_key.field": ``--field-name`` unless the field names its own."""
     import dataclasses
+
+    from betavae.models.registry import MODELS
 
     key, name = path.split(".")
     section = next(spec.section for spec in MODELS.values() if spec.section_key == key)
@@ -235,6 +277,8 @@ def setting_parser(kind):
     base = next(arg for arg in args if arg is not type(None)) if optional else kind
     if typing.get_origin(base) is tuple:
         convert = lambda text: tuple(part.strip() for part in text.split(",") if part.strip())  # noqa: E731
+    elif base is int:
+        convert = integer()
     else:
         convert = base
 
@@ -244,7 +288,8 @@ def setting_parser(kind):
         try:
             return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {getattr(base, '__name__', base)}") from None
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a valid {getattr(base, '__name__', base)}"
+                                             ) from None
 
     parse.__name__ = getattr(base, "__name__", "value")
     return parse
@@ -257,21 +302,65 @@ def _step_list(text: str) -> tuple[int, ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    with _text_any_terminal_can_show():
+        try:
+            args = build_parser().parse_args(argv)
+            code = COMMANDS[args.command](args)
+            say(end="")  # what is still buffered: a full device or a closed pipe fails here, not in Python's exit
+            return code
+        except StoppedByUser as error:  # a clean stop, not bad input: the shell's Ctrl-C status
+            print(f"stopped: {error}", file=sys.stderr)
+            return EXIT_STOPPED
+        except DivergedError as error:  # the input was valid; the optimisation failed
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_DIVERGED
+        except BetaVAEError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            print("stopped (Ctrl-C): finished work is kept; run the same command again to continue", file=sys.stderr)
+            return EXIT_STOPPED
+        except OutputFailed as failure:
+            print(f"error: cannot write to standard output ({failure.error.strerror or failure.error}); send it to a "
+                  "file on a disk with space, or to a pipe that stays open", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+
+@contextlib.contextmanager
+def _text_any_terminal_can_show() -> Iterator[None]:
+    """β and other characters the output's encoding lacks (PYTHONIOENCODING=ascii, a C locale) print as escapes such
+    as \\u03b2 instead of failing; the streams' own setting is restored afterwards."""
+    streams = [stream for stream in (sys.stdout, sys.stderr) if callable(getattr(stream, "reconfigure", None))]
+    before = [stream.errors for stream in streams]
+    for stream in streams:
+        stream.reconfigure(errors="backslashreplace")
     try:
-        return COMMANDS[args.command](args)
-    except StoppedByUser as error:  # a clean stop, not bad input: the shell's Ctrl-C status
-        print(f"stopped: {error}", file=sys.stderr)
-        return EXIT_STOPPED
-    except DivergedError as error:  # the input was valid; the optimisation failed
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except BetaVAEError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("stopped (Ctrl-C): finished work is kept; run the same command again to continue", file=sys.stderr)
-        return EXIT_STOPPED
+        yield
+    finally:
+        for stream, errors in zip(streams, before):
+            with contextlib.suppress(OSError, ValueError):
+                stream.reconfigure(errors=errors)
+
+
+class OutputFailed(Exception):
+    """Standard output could not take what was printed (a full device, a closed pipe)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def say(*text: object, end: str = "\n") -> None:
+    """Print to standard output, at once. If it cannot be written, it is pointed at /dev/null (the process ends
+    soon, and Python's last flush must not fail again with a traceback) and :class:`OutputFailed` raised."""
+    try:
+        print(*text, end=end, flush=True)
+    except OSError as error:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        raise OutputFailed(error) from None
 
 
 def run_data(args: argparse.Namespace) -> int:
@@ -280,7 +369,7 @@ def run_data(args: argparse.Namespace) -> int:
 
         path = dsprites.ensure_dsprites(out_dir=args.out, source=args.source, progress=not args.quiet,
                                         force=args.force, verify=True)
-        print(f"dSprites ready: {path}")
+        say(f"dSprites ready: {path}")
         return 0
     from betavae.data.registry import FOLDER_DATASETS
 
@@ -295,16 +384,17 @@ def run_data(args: argparse.Namespace) -> int:
     path = prepare_images(Path(args.source_folder), out, kind=args.dataset, size=args.size,
                           grayscale=args.grayscale, progress=not args.quiet, force=args.force)
     hint = "" if args.out is None else f" --data {path}"
-    print(f"{args.dataset} ready: {path} (train with --dataset {args.dataset}{hint})")
+    say(f"{args.dataset} ready: {path} (train with --dataset {args.dataset}{hint})")
     return 0
 
 
 def train_config(args: argparse.Namespace):
     from betavae.config import RunConfig
+    from betavae.models.registry import MODELS, model_spec
 
     if args.beta is not None and args.beta_norm is not None:
         raise BetaVAEError("give --beta or --beta-norm, not both (β_norm = β·M/N is derived from the other)")
-    if args.resume and not args.config and args.out:  # the saved config, changed only by the flags given
+    if (args.resume or args.restart) and not args.config and args.out:  # the saved config, changed by the flags
         from betavae.runs import RunDir
 
         changes = {(f"{section}.{field}" if section else field): getattr(args, flag)
@@ -339,16 +429,19 @@ def run_train(args: argparse.Namespace) -> int:
         from betavae.models.registry import prepare_config
 
         config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
-        print(json.dumps(config.to_dict(), indent=2))
+        say(json.dumps(config.to_dict(), indent=2))
         return 0
     if not args.out:
         raise BetaVAEError("--out RUN_DIR is required: where checkpoints, log.jsonl and figures go")
     from betavae.train import train
 
-    result = train(config, args.out, resume=args.resume, progress=not args.quiet,
+    if args.resume and args.restart:
+        raise BetaVAEError("give --resume (continue from the checkpoint) or --restart (train again from step 0 a run "
+                           "whose checkpoint was lost), not both")
+    result = train(config, args.out, resume=args.resume, progress=not args.quiet, restart=args.restart,
                    allow_fewer_cores=args.allow_fewer_cores)
     speed = f", {result.images_per_second:.0f} images/s" if result.images_per_second else " (already finished)"
-    print(f"{result.state} at step {result.step}{speed}: {result.run_dir}")
+    say(f"{result.state} at step {result.step}{speed}: {result.run_dir}")
     return 0
 
 
@@ -384,7 +477,9 @@ def evaluate_settings(args: argparse.Namespace):
             changes.setdefault(metric, {})[path] = value
     for flag, (path, metrics) in EVALUATE_SHORTHANDS.items():
         value = getattr(args, flag)
-        if value not in (None, False):
+        if value is not None and value is not False and value < 1:  # 0 is a value given, not "unset"
+            raise BetaVAEError(f"--{flag.replace('_', '-')} must be from 1 to {INT64[1]}, got {value}")
+        if value is not None and value is not False:
             for metric in metrics:
                 if metric in names:
                     changes.setdefault(metric, {}).setdefault(path, False if flag == "no_standardize" else value)
@@ -396,8 +491,11 @@ def evaluate_settings(args: argparse.Namespace):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from betavae.evaluate import evaluate_representation, evaluate_run, evaluation_file, format_table, save_evaluation
+    from betavae.io import ensure_writable_file
 
     settings = evaluate_settings(args)
+    if args.json and args.json != "-":  # before any work, not after an hour of it
+        ensure_writable_file(args.json, "--json")
     if args.run_dir:
         result = evaluate_run(args.run_dir, settings, device=args.device, progress=not args.quiet, step=args.step)
     else:
@@ -409,12 +507,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_representation(representation, data, settings, progress=not args.quiet)
     if args.json == "-":  # the evaluation for a script on stdout, the table for the person on stderr
         print(format_table(result), file=sys.stderr)
-        print(json.dumps(evaluation_file(result), indent=1))
+        say(json.dumps(evaluation_file(result), indent=1))
         return 0
-    print(format_table(result))
+    say(format_table(result))
     if args.json:
         save_evaluation(result, args.json)
-        print(f"written: {args.json}")
+        say(f"written: {args.json}")
     return 0
 
 
@@ -422,7 +520,7 @@ def run_traverse(args: argparse.Namespace) -> int:
     from betavae.viz.figures import draw_run_figures
 
     for path in draw_run_figures(args.run_dir, num_seed_images=args.seed_images, seed=args.seed):
-        print(path)
+        say(path)
     return 0
 
 
@@ -434,7 +532,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
                        rows=args.rows, metrics=args.metrics, betas=args.betas, executor=args.executor,
                        address=args.address, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
                        threads=args.threads)
-    print(f"report: {report}")
+    say(f"report: {report}")
     return 0
 
 

@@ -8,7 +8,6 @@ file under ``models/``, saved in ``config.json`` under the section's key (e.g. `
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from betavae.config_common import (  # noqa: F401  (re-exported: the classes a c
     validate_section,
 )
 from betavae.errors import BetaVAEError
+from betavae.io import read_json
 from betavae.models.dcign import DCIGNConfig  # noqa: F401  (re-exported for scripts written before the registry)
 from betavae.models.infogan import InfoGANConfig  # noqa: F401
 from betavae.models.registry import MODELS, model_spec
@@ -88,23 +88,15 @@ class RunConfig(CommonConfig):
         for key in LEGACY_SECTIONS:
             values.pop(key, None)
         if "section" in values:  # the slot is internal: in config.json a model's section sits under its own key
-            raise BetaVAEError(f"unknown key 'section' in config; the settings of --model {values.get('model_type')} "
-                               f"sit under the key {spec.section_key if spec else 'of its section'!r}")
+            model = values.get("model_type", "beta-vae")
+            where = (f"sit under the key {spec.section_key!r}" if spec and spec.section_key else
+                     "are the common sections (model, objective, optim, train); it has no section of its own")
+            raise BetaVAEError(f"unknown key 'section' in config; remove it: the settings of --model {model} {where}")
         common = from_dict_into(CommonConfig, values, "config")
         common.section = section
         return cls(**{field.name: getattr(common, field.name) for field in dataclasses.fields(CommonConfig)})
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
-        path = Path(path)
-        try:
-            values = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise BetaVAEError(f"config file {path} does not exist") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BetaVAEError(f"config file {path} is not valid JSON ({exc}); fix it or start from "
-                               "`betavae train --print-config`") from None
-        except OSError as exc:
-            raise BetaVAEError(f"cannot read config file {path} ({exc.strerror}); give a JSON file, e.g. one "
-                               "written by `betavae train --print-config`") from None
+        values = read_json(path, "config file", "fix it or start from `betavae train --print-config`")
         return cls.from_dict(values).validate()

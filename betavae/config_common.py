@@ -31,6 +31,9 @@ DEVICES = ("auto", "cpu", "cuda")
 # executor, so that the same command gives the same numbers anywhere. Two: a single run gets 1.75x the speed of one
 # thread, and a sweep on N cores still runs N/2 runs at once (README, "Threads").
 DEFAULT_THREADS = 2
+# Seeds go to torch, numpy and scikit-learn; the last takes 32-bit seeds only, so every seed lies in its range.
+MAX_SEED = 2**32 - 1
+INT64 = (-(2**63), 2**63 - 1)  # what a config's integers may hold: torch and numpy take 64 bits at most
 
 # Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
 # Burgess et al. (2018) used Adam with lr 5e-4.
@@ -188,8 +191,7 @@ class TrainConfig:
         self.keep_steps = tuple(sorted(set(self.keep_steps)))
         if any(step < 1 for step in self.keep_steps):
             raise BetaVAEError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise BetaVAEError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_seed(self.seed, "seed")
         check_choice("device", self.device, DEVICES)
 
 
@@ -269,9 +271,18 @@ def check_field_types(part: Any, where: str) -> None:
             continue
         if not _matches(value, hint):
             expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-            raise BetaVAEError(f"{where}.{config_field.name} must be {expected}, got {value!r}")
+            raise BetaVAEError(f"{where}.{config_field.name} must be {expected}, got {_short(value)}")
+        if any(not INT64[0] <= number <= INT64[1] for number in _integers(value)):
+            raise BetaVAEError(f"{where}.{config_field.name} holds {_short(value)}, beyond 64 bits: integers in a "
+                               f"config lie from {INT64[0]} to {INT64[1]}")
         if isinstance(value, float) and not math.isfinite(value):
             raise BetaVAEError(f"{where}.{config_field.name} must be a finite number, got {value!r}")
+
+
+def _integers(value: Any) -> list[int]:
+    """The integers in a field's value (itself, or the items of a tuple)."""
+    items = value if isinstance(value, (tuple, list)) else [value]
+    return [item for item in items if isinstance(item, int) and not isinstance(item, bool)]
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -296,6 +307,19 @@ def _matches(value: Any, hint: Any) -> bool:
     if hint is str:
         return isinstance(value, str)
     return True
+
+
+def check_seed(value: Any, name: str) -> None:
+    """Refuse a seed that is not an integer from 0 to :data:`MAX_SEED`, naming the allowed range."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        raise BetaVAEError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    """``repr(value)``; a number of many digits by its length (Python refuses to print over 4,300 of them)."""
+    if isinstance(value, int) and abs(value) >= 10**40:
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return repr(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -15,3 +15,14 @@ class DivergedError(BetaVAEError):
 
 class StoppedByUser(BetaVAEError):
     """Ctrl-C: the work was stopped cleanly (checkpoint written); running the same command again continues it."""
+
+
+class DiskFullError(BetaVAEError):
+    """A file could not be written for lack of space; its previous content (if any) is kept.
+
+    ``problem`` names the file and the space it needs, ``fix`` what to do; a caller that knows a better fix (the
+    training loop: resume from the checkpoint that was kept) puts its own after ``problem``."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"{problem}; {fix}")
+        self.problem, self.fix = problem, fix

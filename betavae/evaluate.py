@@ -165,11 +165,7 @@ def evaluate_representation(representation: Representation | Sequence[Representa
 
 def _evaluate_one(representation: Representation, data: GroundTruthData, settings: EvalSettings, progress: bool,
                   subject: dict | None, on_entry: Callable[[dict], None] | None) -> dict:
-    if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
-                           "metrics need a ground-truth dataset such as dsprites")
-    for name in settings.names():  # fail on bad settings before any encoding
-        get_metric(name).check(settings.get(name), data)
+    check_settings(settings, data)  # fail on bad settings before any encoding
     start = time.perf_counter()
     caches: dict[bool, CodeCache] = {False: CodeCache(representation, data, settings.encode_batch_size, progress)}
     compact = representation.compact() if hasattr(representation, "compact") else representation
@@ -200,6 +196,15 @@ def _evaluate_one(representation: Representation, data: GroundTruthData, setting
             "timing": {"encode_s": encode_s, "images_encoded": sum(cache.images_encoded for cache in caches.values()),
                        "metrics_s": seconds,
                        "total_s": time.perf_counter() - start}}
+
+
+def check_settings(settings: EvalSettings, data: GroundTruthData) -> None:
+    """Refuse settings ``data`` cannot serve (each metric's own check: sizes, factors, memory) before any work."""
+    if not isinstance(data, GroundTruthData):
+        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
+                           "metrics need a ground-truth dataset such as dsprites")
+    for name in settings.names():
+        get_metric(name).check(settings.get(name), data)
 
 
 def average_evaluations(parts: list[dict]) -> dict:
@@ -246,12 +251,30 @@ def evaluation_store(path: str | Path) -> ResultStore:
     """An evaluation file (a run's eval.json) as a keyed result store: entries under ``"metrics"``. Entries written
     before file version 3 (under ``"evaluations"``) are kept in the file but not read: their keys hashed every metric
     together."""
-    return ResultStore(path, section="metrics", version=FILE_VERSION)
+    return ResultStore(path, section="metrics", version=FILE_VERSION, entry_problem=_entry_problem)
 
 
 def read_evaluation_file(path: str | Path) -> dict:
-    """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist)."""
+    """An evaluation file's content (``{"version": 3, "metrics": {}}`` if it does not exist, or was set aside as
+    damaged: its scores are then computed again)."""
     return evaluation_store(path).read()
+
+
+# What every stored entry holds, and of which type (an entry is read by evaluate_cached and format_table).
+ENTRY_FIELDS = {"metric": str, "key": str, "representation": str, "representation_info": dict, "data": dict,
+                "subject": dict, "settings": dict, "result": dict, "seconds": (int, float)}
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What makes ``entry`` no metric's stored result, or None."""
+    wrong = [name for name, kind in ENTRY_FIELDS.items()
+             if not isinstance(entry, dict) or not isinstance(entry.get(name), kind)]
+    if not wrong and not isinstance(entry["settings"].get("metric"), dict):
+        wrong = ["settings.metric"]
+    if not wrong:
+        return None
+    shown = f"a {type(entry).__name__}" if not isinstance(entry, dict) else f"no valid {', '.join(wrong)}"
+    return f"{shown}, not a metric's result"
 
 
 def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
@@ -273,6 +296,7 @@ def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSe
         return None
     timing = {"encode_s": 0.0, "images_encoded": 0, "metrics_s": {}, "total_s": 0.0}
     if missing:  # each metric stored as soon as it is done: a kill loses at most the one under way
+        check_settings(settings.select(missing), data)  # before the representation is loaded or fitted
         computed = evaluate_representation(make_representation(), data, settings.select(missing), progress, subject,
                                            on_entry=lambda entry: store.put(entry["key"], entry))
         stored = store.entries()
@@ -310,9 +334,10 @@ def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: Ev
     from betavae.train import resolve_device
 
     run = RunDir(run_dir)
-    if step is None:
-        status = run.status()  # the step of the checkpoint that is scored: a diverged run keeps its last good one
-        scored_step = status.get("last_good_checkpoint_step", status.get("step"))
+    if step is None:  # the step of the checkpoint scored: the checkpoint says, where it is still there
+        status = run.status()  # (a diverged run's is its last good one)
+        scored_step = (run.checkpoint_step() if run.checkpoint_path.exists()
+                       else status.get("last_good_checkpoint_step", status.get("step")))
     else:
         run.require_kept(step)
         scored_step = step

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import io
 import json
 import os
 import platform
@@ -14,14 +16,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from betavae.errors import BetaVAEError
+from betavae.errors import BetaVAEError, DiskFullError
+from betavae.resources import format_bytes, free_space
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size: int | None = None) -> Path:
     """Write a file so that readers see either the old or the complete new content.
 
     ``write`` receives a binary file object in the same directory; it is flushed, fsynced and
-    renamed over ``path`` only after ``write`` returns without error.
+    renamed over ``path`` only after ``write`` returns without error. A full disk raises :class:`DiskFullError`
+    naming ``path`` and the space it needs (``size`` bytes when the caller knows or estimates it), the old file kept.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,14 +36,39 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
-        try:
+    except BaseException as error:
+        written = _size_of(tmp_name)
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        if is_disk_full(error):
+            raise disk_full(path, size, written) from None
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` says that a write found no space: ENOSPC or EDQUOT, or torch's zip writer's "unexpected pos"
+    (it raises that, hiding the errno, when the file it writes to takes fewer bytes than it gave)."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(error, RuntimeError) and "unexpected pos" in str(error)
+
+
+def disk_full(path: Path, size: int | None, written: int = 0) -> DiskFullError:
+    """The one-line error for ``path`` that did not fit: the space it needs (``size``, else more than ``written``)."""
+    needed = f"about {format_bytes(size)}" if size is not None else f"more than {format_bytes(written)}"
+    kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    return DiskFullError(f"{os.strerror(errno.ENOSPC)} for {path}: it needs {needed}, the disk has "
+                         f"{format_bytes(free_space(path.parent))} free ({kept})",
+                         "free some space there, or write elsewhere, and run the command again")
+
+
+def _size_of(name: str) -> int:
+    try:
+        return os.stat(name).st_size
+    except OSError:
+        return 0
 
 
 def temp_file_beside(path: Path) -> tuple[int, str]:
@@ -91,7 +120,15 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda handle: handle.write(data))
+    return atomic_write(path, lambda handle: handle.write(data), size=len(data))
+
+
+def atomic_write_buffered(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """:func:`atomic_write` of a small file (a figure) made in memory first, so that a full disk is reported with the
+    exact space it needs."""
+    buffer = io.BytesIO()
+    write(buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -116,10 +153,50 @@ def file_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
-def atomic_torch_save(path: str | Path, obj: Any) -> Path:
+def atomic_torch_save(path: str | Path, obj: Any, size: int | None = None) -> Path:
     import torch
 
-    return atomic_write(path, lambda handle: torch.save(obj, handle))
+    return atomic_write(path, lambda handle: torch.save(obj, handle), size)
+
+
+def remove_temp_files(path: Path) -> None:
+    """Delete the temporary files that killed writes to ``path`` left beside it (``path``'s name may hold a glob
+    ``*``); call only while no other process writes it (holding its lock)."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, *others: str | Path) -> Iterator[None]:
+    """Hold ``path``'s lock while it (and ``others`` beside it) are written, having removed the temporary files a
+    killed writer left; where the folder cannot be written, nothing is to clean and the write itself will say so."""
+    path = Path(path)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        yield
+        return
+    with file_lock(path):
+        for target in (path, *map(Path, others)):
+            remove_temp_files(target)
+        yield
+
+
+def set_aside(path: str | Path, suffix: str, why: str) -> Path:
+    """Rename ``path`` to ``NAME.SUFFIX`` (``NAME.SUFFIX-2``, … if taken), its bytes kept for the user, and say so
+    with ``why`` (e.g. "is damaged (it holds a list)"); return where it went."""
+    path = Path(path)
+    target, number = path.with_name(f"{path.name}.{suffix}"), 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.{suffix}-{number}")
+    try:
+        os.replace(path, target)
+    except OSError as error:
+        raise BetaVAEError(f"{path} {why}, and it cannot be set aside as {target.name} ({error.strerror}); move it "
+                           "away yourself") from None
+    notice(f"{path} {why}; set aside as {target.name}")
+    return target
 
 
 def _json_default(value: Any) -> Any:
@@ -130,19 +207,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
-def read_json(path: str | Path) -> Any:
+def read_json(path: str | Path, what: str = "", fix: str = "fix or delete it") -> Any:
+    """The JSON value in ``path``; any file that is not readable JSON (also numbers longer than Python reads, or
+    arrays nested past its recursion limit) raises one error naming ``what`` (e.g. "config file") and ``fix``."""
     path = Path(path)
+    name = f"{what} {path}".strip()
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise BetaVAEError(f"{path} does not exist") from None
+        raise BetaVAEError(f"{name} does not exist") from None
     except json.JSONDecodeError as exc:
-        raise BetaVAEError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it") from None
+        raise BetaVAEError(f"{name} is not valid JSON ({exc.msg} at line {exc.lineno}); {fix}") from None
     except UnicodeDecodeError:
-        raise BetaVAEError(f"{path} is not valid JSON (it holds bytes that are not UTF-8 text); fix or delete it"
-                           ) from None
+        raise BetaVAEError(f"{name} is not valid JSON (it holds bytes that are not UTF-8 text); {fix}") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise BetaVAEError(f"{name} holds a value that cannot be read ({str(exc).split(';')[0]}); {fix}") from None
+    except RecursionError:
+        raise BetaVAEError(f"{name} nests arrays or objects too deeply to be read; {fix}") from None
     except OSError as exc:
-        raise BetaVAEError(f"cannot read {path} ({exc.strerror}); check that it is a readable file") from None
+        raise BetaVAEError(f"cannot read {name} ({exc.strerror}); check that it is a readable file") from None
 
 
 def ensure_writable_dir(path: str | Path) -> Path:
@@ -156,6 +239,22 @@ def ensure_writable_dir(path: str | Path) -> Path:
         raise BetaVAEError(
             f"cannot write to output directory {path} ({exc.strerror}); choose another --out or fix its permissions"
         ) from None
+    return path
+
+
+def ensure_writable_file(path: str | Path, option: str) -> Path:
+    """Check, before any work, that a file can be written at ``path`` (given with ``option``): not a folder, its folder
+    writable (created if needed)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BetaVAEError(f"{option} {path} is a directory; give the path of a file to write, e.g. "
+                           f"{path / 'out.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp").close()
+    except OSError as exc:
+        raise BetaVAEError(f"cannot write {option} {path} ({exc.strerror}); choose another path or fix its "
+                           "permissions") from None
     return path
 
 

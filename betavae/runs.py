@@ -40,10 +40,19 @@ import torch
 
 from betavae.config import RunConfig
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_torch_save, atomic_write_json, atomic_write_text, notice, read_json
+from betavae.io import (
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    notice,
+    read_json,
+    remove_temp_files,
+)
 from betavae.models.registry import build_model
 
 FINISHED, DIVERGED, RUNNING, INTERRUPTED = "finished", "diverged", "running", "interrupted"
+# What only the process training a run writes (holding its lock); eval.json has its own lock.
+RUN_FILES = ("config.json", "provenance.json", "checkpoint.pt", "log.jsonl", "status.json")
 STATES = (FINISHED, DIVERGED, RUNNING, INTERRUPTED)
 CHECKPOINT_FORMAT = 2
 
@@ -78,6 +87,25 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.config_path.exists()
+
+    def foreign_files(self) -> list[str]:
+        """What this folder holds that no betavae run wrote, when it has no config.json (a run writes that first):
+        every entry but the lock and temporary files of betavae's own writes."""
+        if self.exists() or not self.path.is_dir():
+            return []
+        return sorted(entry.name for entry in self.path.iterdir()
+                      if entry.name != self.lock_path.name and not entry.name.endswith(".tmp"))
+
+    def missing_checkpoint(self) -> str | None:
+        """What is wrong with checkpoint.pt when a run that has trained (a log, a status past step 0, kept weights)
+        lacks it — "is missing", "is a symbolic link that leads nowhere" — else None."""
+        if self.checkpoint_path.exists():
+            return None
+        if self.checkpoint_path.is_symlink():
+            return "is a symbolic link that leads nowhere (to a missing file, or round in a loop)"
+        trained = (self.log_path.exists() or self.kept_steps()
+                   or self.status_path.exists() and self.status().get("step", 0) > 0)
+        return "is missing" if trained else None
 
     # --- status.json and log.jsonl ---------------------------------------------------------------------------
 
@@ -137,7 +165,12 @@ class RunDir:
         if not self.config_path.exists():
             raise BetaVAEError(f"{self.path} is not a run directory (no config.json); train one with "
                                "`betavae train --out DIR`")
-        return RunConfig.load(self.config_path)
+        values = read_json(self.config_path, "config file")
+        try:
+            return RunConfig.from_dict(values).validate()
+        except BetaVAEError as error:
+            raise BetaVAEError(f"{self.config_path} is not a betavae run's config ({error}); if betavae did not write "
+                               "it, train into another --out") from None
 
     def threads_recorded(self) -> bool:
         """Whether config.json names the torch threads the run trains with (betavae before 0.2 did not)."""
@@ -146,14 +179,6 @@ class RunDir:
         except (OSError, ValueError):
             return True  # unreadable: config() says what is wrong with it
         return not isinstance(saved, dict) or not isinstance(saved.get("train"), dict) or "threads" in saved["train"]
-
-    def set_aside(self, reason: str) -> Path:
-        """Rename this run directory to ``NAME.REASON`` (``NAME.REASON-2``, … if taken) and return the new path."""
-        target, number = self.path.with_name(f"{self.path.name}.{reason}"), 1
-        while target.exists():
-            number += 1
-            target = self.path.with_name(f"{self.path.name}.{reason}-{number}")
-        return self.path.rename(target)
 
     def finished(self, steps: int) -> bool:
         """Whether this run finished at least ``steps`` steps (status.json is written after the last checkpoint)."""
@@ -171,11 +196,13 @@ class RunDir:
             raise BetaVAEError(f"nothing to resume in {self.path} (no config.json); drop --resume to start a run")
         return resume_config(self.config(), changes, self.path)
 
-    def check_checkpoint(self, state: dict[str, Any], config: RunConfig) -> None:
-        """Refuse a checkpoint trained under another config than ``config`` (what a resume may change aside)."""
-        refused = _refused_changes(flat_config(RunConfig.from_dict(state["config"])), flat_config(config))
+    def check_checkpoint(self, state: dict[str, Any], config: RunConfig, path: Path | None = None) -> None:
+        """Refuse a checkpoint (at ``path``, default checkpoint.pt) trained under another config than ``config``
+        (what a resume may change aside)."""
+        path = path or self.checkpoint_path
+        refused = _refused_changes(flat_config(checkpoint_config(state, path)), flat_config(config))
         if refused:
-            raise BetaVAEError(f"{self.checkpoint_path} belongs to another run than {self.config_path.name} describes"
+            raise BetaVAEError(f"{path} belongs to another run than {self.config_path.name} describes"
                                f" ({refused}); put back that run's config.json or checkpoint, or train a new --out")
 
     # --- checkpoint.pt -----------------------------------------------------------------------------------------
@@ -193,20 +220,50 @@ class RunDir:
         save_checkpoint(self.kept_checkpoint_path(state["step"]),
                         {key: state[key] for key in ("step", "config", "model")})
 
-    def load_checkpoint(self, device: torch.device | str = "cpu", step: int | None = None) -> dict[str, Any]:
-        """The latest checkpoint, or with ``step`` the weights kept at that step."""
+    def load_checkpoint(self, device: torch.device | str = "cpu", step: int | None = None,
+                        config: RunConfig | None = None) -> dict[str, Any]:
+        """The latest checkpoint, or with ``step`` the weights kept at that step, checked to hold what a betavae
+        checkpoint holds (and, given the run's ``config``, to belong to it)."""
         if step is not None:
             self.require_kept(step)
         path = self.checkpoint_path if step is None else self.kept_checkpoint_path(step)
+        missing = self.missing_checkpoint() if step is None else None
+        if missing:
+            raise BetaVAEError(f"{path} {missing}; put the run's checkpoint back (or `betavae train --restart --out "
+                               f"{self.path}` to train it again from step 0)")
         if not path.exists():
             raise BetaVAEError(f"{self.path} has no checkpoint.pt yet; train it first (or --resume it)")
-        return load_checkpoint(path, device)
+        version = _file_version(path)
+        state = load_checkpoint(path, device)
+        check_structure(state, path, resumable=step is None)
+        if config is not None:
+            self.check_checkpoint(state, config, path)
+        _CHECKPOINT_STEPS[version] = state["step"]
+        return state
+
+    def checkpoint_step(self) -> int:
+        """The step of checkpoint.pt: how far the run has really trained, whatever status.json says (read once per
+        version of the file in a process)."""
+        version = _file_version(self.checkpoint_path) if self.checkpoint_path.exists() else None
+        if version not in _CHECKPOINT_STEPS:
+            return self.load_checkpoint()["step"]
+        return _CHECKPOINT_STEPS[version]
 
     def remove_stale_temp_files(self) -> None:
-        """Delete the temporary files of checkpoint writes that a kill interrupted (call only holding the lock)."""
-        for folder in (self.path, self.path / "checkpoints"):
-            for stale in folder.glob(".*.pt.*.tmp"):
-                stale.unlink(missing_ok=True)
+        """Delete the temporary files of writes that a kill interrupted (call only holding the lock)."""
+        for name in (*RUN_FILES, "checkpoints/step_*.pt"):
+            remove_temp_files(self.path / name)
+
+    def set_status_from_checkpoint(self, step: int, steps: int) -> None:
+        """Correct a status.json that claims more than checkpoint.pt (at ``step``, of a run of ``steps``) holds: the
+        checkpoint is the truth."""
+        status = self.status()
+        if status.get("state") in (FINISHED, INTERRUPTED, RUNNING) and status.get("step", 0) != step:
+            state = FINISHED if step >= steps else INTERRUPTED
+            notice(f"{self.status_path} said {status.get('state')} at step {status.get('step', 0)} but "
+                   f"{self.checkpoint_path.name} holds step {step}; the checkpoint is the truth: {state} at step "
+                   f"{step}")
+            self.set_status(state, step=step, steps=steps)
 
     # --- .lock -------------------------------------------------------------------------------------------------
 
@@ -237,6 +294,14 @@ class RunDir:
                     os.ftruncate(fd, 0)  # released cleanly: nothing left for the next holder to report
         finally:
             os.close(fd)  # closing releases the flock
+
+
+_CHECKPOINT_STEPS: dict[tuple, int] = {}  # (path, inode, size, mtime) of a checkpoint read in this process → step
+
+
+def _file_version(path: Path) -> tuple:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 def _holder(fd: int) -> str:
@@ -318,13 +383,15 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     torch.save(state, buffer)
     payload = buffer.getbuffer()
     atomic_torch_save(path, {"format": CHECKPOINT_FORMAT, "payload_sha256": hashlib.sha256(payload).hexdigest(),
-                             "payload": torch.frombuffer(payload, dtype=torch.uint8)})
+                             "payload": torch.frombuffer(payload, dtype=torch.uint8)}, size=len(payload) + 4096)
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """The state saved by :func:`save_checkpoint`; any file that is not one, intact, is refused unread."""
     path = Path(path)
-    fix = "restore it from a backup, or delete it and train the run again"
+    fix = CHECKPOINT_FIX
+    if path.exists() and not path.is_file():  # a device such as /dev/zero, a pipe or a folder: never read
+        raise BetaVAEError(f"checkpoint {path} is not a regular file (a folder, device or pipe); {fix}")
     try:
         envelope = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -349,13 +416,73 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
                            f"{fix}") from None
 
 
+CHECKPOINT_FIX = "restore it from a backup, or delete it and train the run again"
+
+
+def unusable(path: Path, problem: str) -> BetaVAEError:
+    """The error for a checkpoint whose bytes are intact but whose inside is not a betavae checkpoint's."""
+    return BetaVAEError(f"checkpoint {path} is not usable: {problem} (its checksum holds, so the file was written so, "
+                        f"not damaged on disk); {CHECKPOINT_FIX}")
+
+
+def check_structure(state: Any, path: Path, resumable: bool = True) -> None:
+    """Refuse a loaded checkpoint that lacks what betavae reads from one: ``step``, ``config``, ``model`` (and, for
+    ``resumable`` ones, i.e. checkpoint.pt, ``optimizers`` and ``rng``), each of the right type."""
+    if not isinstance(state, dict):
+        raise unusable(path, f"it holds a {type(state).__name__}, not a dict of step, config and weights")
+    required = ("step", "config", "model", *(("optimizers", "rng") if resumable else ()))
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise unusable(path, f"it has no {', '.join(map(repr, missing))}")
+    checks = [(_is_count(state["step"]), f"its step is {state['step']!r}, not a step number >= 0"),
+              (isinstance(state["config"], dict), "its config is not a JSON object"),
+              (_is_tensor_dict(state["model"]), "its model is not a dict of named tensors")]
+    if resumable:
+        rng = state["rng"]
+        checks += [(isinstance(state["optimizers"], dict)
+                    and all(isinstance(value, dict) for value in state["optimizers"].values()),
+                    "its optimizers are not a dict of optimizer states"),
+                   (isinstance(rng, dict) and all(isinstance(rng.get(name), torch.Tensor)
+                                                  and rng[name].dtype == torch.uint8 for name in ("batches", "noise")),
+                    "its random-number states (rng.batches, rng.noise) are not byte tensors"),
+                   (isinstance(state.get("device", ""), str), "its device is not a name")]
+    for fine, problem in checks:
+        if not fine:
+            raise unusable(path, problem)
+
+
+def _is_tensor_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) and isinstance(item, torch.Tensor)
+                                           for key, item in value.items())
+
+
+def checkpoint_config(state: dict[str, Any], path: Path) -> RunConfig:
+    """The config a checkpoint was trained with (saved inside it; its steps reach the checkpoint's step)."""
+    try:
+        config = RunConfig.from_dict(state["config"]).validate()
+    except BetaVAEError as error:
+        raise unusable(path, f"the config saved inside it is invalid ({error})") from None
+    if state["step"] > config.train.steps:
+        raise unusable(path, f"its step {state['step']} lies beyond the {config.train.steps} steps of the config "
+                             "saved inside it")
+    return config
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """``state``'s weights into ``model``; weights of other names or shapes make the checkpoint unusable."""
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, ValueError) as error:
+        raise unusable(path, f"its weights do not fit the model its config describes "
+                             f"({str(error).splitlines()[0][:160]})") from None
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu",
                step: int | None = None) -> tuple[RunConfig, torch.nn.Module]:
     """The trained model of a run directory (its latest checkpoint, or the weights kept at ``step``), in eval mode."""
     run = RunDir(path)
     config = run.config()
-    state = run.load_checkpoint(device, step)
-    run.check_checkpoint(state, config)
+    state = run.load_checkpoint(device, step, config)
     model = build_model(config)
-    model.load_state_dict(state["model"])
+    load_weights(model, state, run.checkpoint_path if step is None else run.kept_checkpoint_path(step))
     return config, model.to(device).eval()

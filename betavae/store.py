@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write_json, file_lock
+from betavae.io import atomic_write_json, file_lock, read_json, remove_temp_files, set_aside
 
 
 def result_key(identity: dict[str, Any]) -> str:
@@ -33,24 +33,46 @@ def result_key(identity: dict[str, Any]) -> str:
 
 
 class ResultStore:
-    """The entries of one JSON file ``{"version": V, SECTION: {key: entry}}``."""
+    """The entries of one JSON file ``{"version": V, SECTION: {key: entry}}``.
 
-    def __init__(self, path: str | Path, section: str = "entries", version: int = 1):
+    The file is a cache: a damaged one (not JSON, not this layout, an entry ``entry_problem`` finds wrong) is set
+    aside as ``NAME.damaged``, its bytes kept, and read as empty, so that its results are computed again."""
+
+    def __init__(self, path: str | Path, section: str = "entries", version: int = 1,
+                 entry_problem: Callable[[Any], str | None] | None = None):
         self.path, self.section, self.version = Path(path), section, version
+        self.entry_problem = entry_problem or (lambda entry: None if isinstance(entry, dict) else "not an object")
 
     def read(self) -> dict[str, Any]:
-        """The file's content (empty if it does not exist); a damaged file is one error naming it."""
+        """The file's content (empty if it does not exist or was set aside as damaged)."""
+        with file_lock(self.path):
+            return self._read_locked()
+
+    def _read_locked(self) -> dict[str, Any]:
+        empty = {"version": self.version, self.section: {}}
         if not self.path.exists():
-            return {"version": self.version, self.section: {}}
+            return empty
         try:
-            stored = json.loads(self.path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BetaVAEError(f"{self.path} is not valid JSON; delete it to compute its results again") from None
-        if not isinstance(stored, dict) or not isinstance(stored.get(self.section, {}), dict):
-            raise BetaVAEError(f"{self.path} is damaged (not a result file); delete it to compute its results again")
+            stored = read_json(self.path)
+            problem = self._problem(stored)
+        except BetaVAEError as error:
+            problem = str(error).removeprefix(str(self.path)).split(";")[0].strip()
+        if problem:
+            set_aside(self.path, "damaged", f"is damaged ({problem}); its results are computed again")
+            return empty
         stored.setdefault(self.section, {})
         stored["version"] = self.version
         return stored
+
+    def _problem(self, stored: Any) -> str | None:
+        """What makes ``stored`` no result file of this layout, or None."""
+        if not isinstance(stored, dict) or not isinstance(stored.get(self.section, {}), dict):
+            return f"it holds {json.dumps(stored)[:40]}, not {{version, {self.section}: {{key: entry}}}}"
+        for key, entry in stored.get(self.section, {}).items():
+            wrong = self.entry_problem(entry)
+            if wrong:
+                return f"its entry {key[:20]!r} is {wrong}"
+        return None
 
     def entries(self) -> dict[str, dict[str, Any]]:
         return self.read()[self.section]
@@ -65,7 +87,8 @@ class ResultStore:
         stored_entry = {**entry, "provenance": {**provenance(), "host": platform.node(), "pid": os.getpid(),
                                                 "time": time.time()}}
         with file_lock(self.path):
-            current = self.read()  # another process may have added entries since this one read the file
+            remove_temp_files(self.path)  # of a writer killed midway: no one else writes it now
+            current = self._read_locked()  # another process may have added entries since this one read the file
             current[self.section][key] = stored_entry
             atomic_write_json(self.path, current)
         return stored_entry

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import platform
 import signal
@@ -16,12 +18,21 @@ import torch
 from betavae.config import RunConfig
 from betavae.data.ground_truth import ImageDataset
 from betavae.data.registry import dataset_image_shape, load_training_data
-from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
-from betavae.io import append_jsonl, atomic_write_json, ensure_writable_dir, notice, provenance, read_json
+from betavae.errors import BetaVAEError, DiskFullError, DivergedError, StoppedByUser
+from betavae.io import (
+    append_jsonl,
+    atomic_write_json,
+    ensure_writable_dir,
+    is_disk_full,
+    notice,
+    provenance,
+    read_json,
+    set_aside,
+)
 from betavae.models.registry import build_task, divergence_hint, prepare_config
 from betavae.models.training import ABSURD_LOSS, DivergedLoss
 from betavae.progress import progress_bar
-from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config
+from betavae.runs import DIVERGED, FINISHED, INTERRUPTED, RUNNING, RunDir, flat_config, load_weights, unusable
 from betavae.threads import available_cores, torch_threads
 
 
@@ -42,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          stop_after: int | None = None, data: ImageDataset | None = None,
+          stop_after: int | None = None, data: ImageDataset | None = None, restart: bool = False,
           allow_fewer_cores: bool = False) -> TrainResult:
     """Train ``config`` into ``out_dir`` with ``config.train.threads`` torch threads (the process's own count
     again afterwards); ``resume`` continues its last checkpoint (``steps`` may grow).
@@ -50,26 +61,28 @@ def train(config: RunConfig, out_dir: str | Path, resume: bool = False, progress
     On a resume, ``config`` may differ from the saved one only in its length and in settings that change no
     number (``runs.RESUME_SETTINGS``); the thread count is not one of them, and a resume on fewer cores than
     the run's threads is refused unless ``allow_fewer_cores`` (the numbers stay the same, the steps get slower).
-    ``stop_after`` ends this call after that many steps, checkpointing (as a kill would, but cleanly). ``data``
-    is the already loaded training set described by ``config.data`` (else it is loaded here). The run directory
-    is locked while this runs: a second process gets one clear error.
+    ``restart`` trains a run whose checkpoint.pt was lost again from step 0, its earlier log.jsonl and
+    provenance.json set aside. ``stop_after`` ends this call after that many steps, checkpointing (as a kill would,
+    but cleanly). ``data`` is the already loaded training set described by ``config.data`` (else it is loaded
+    here). The run directory is locked while this runs: a second process gets one clear error. However the run
+    stops, status.json says where: finished, diverged, or interrupted at the step of the checkpoint that was kept.
     """
     config = prepare_config(config, dataset_image_shape(config.data.dataset, config.data.path))
     writer_class = _tensorboard_writer() if config.train.tensorboard else None  # fail before touching the run
     run = RunDir(ensure_writable_dir(out_dir))
     with run.lock():
         run.remove_stale_temp_files()
-        config, start = _check_run_dir(run, config, resume)
+        config, start = _check_run_dir(run, config, resume, restart)
         if isinstance(start, TrainResult):  # already finished: never recompute
             return start
-        _check_cores(run, config, resumed=run.exists(), allowed=allow_fewer_cores)
+        _check_cores(run, config, resumed=start is not None, allowed=allow_fewer_cores)
         saved = _Saved()
         with _failures_keep_the_checkpoint(run, config, saved), torch_threads(config.train.threads):
             return _train_locked(run, config, start, saved, writer_class, progress, stop_after, data)
 
 
-def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, writer_class, progress: bool,
-                  stop_after: int | None, data: ImageDataset | None) -> TrainResult:
+def _train_locked(run: RunDir, config: RunConfig, checkpoint: dict | None, saved: _Saved, writer_class,
+                  progress: bool, stop_after: int | None, data: ImageDataset | None) -> TrainResult:
     device = resolve_device(config.train.device)
     data = data or load_training_data(config.data.dataset, config.data.path, config.data.subset, progress)
     if tuple(data.image_shape) != tuple(config.model.image_shape):
@@ -78,8 +91,8 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
     task = _build_task_seeded(config, device)
     batches = torch.Generator().manual_seed(config.train.seed)  # which images form each batch
     noise = torch.Generator(device=device).manual_seed(config.train.seed + 1)  # reparameterisation noise
-    if resume:
-        start_step = saved.step = _restore(run, config, task, batches, noise, device)
+    if checkpoint is not None:
+        start_step = saved.step = _restore(run, task, batches, noise, device, checkpoint)
         before = run.config()
         if config.train.steps > before.train.steps:
             notice(f"extending {run.path} from {before.train.steps} to {config.train.steps} steps")
@@ -89,7 +102,7 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
                    "last digits from a run trained throughout with its first count")
         if before.to_dict() != config.to_dict() or not run.threads_recorded():  # recorded now that it resumed
             atomic_write_json(run.config_path, config.to_dict())
-        origin = read_json(run.provenance_path) if run.provenance_path.exists() else {}
+        origin = _read_provenance(run, data)
         sessions = [*origin.get("sessions", []), _session(device, start_step)]
         atomic_write_json(run.provenance_path, {**origin, "sessions": sessions})
     else:
@@ -155,6 +168,23 @@ def _train_locked(run: RunDir, config: RunConfig, resume: bool, saved: _Saved, w
     return TrainResult(run.path, state, step, rate)
 
 
+def _read_provenance(run: RunDir, data: ImageDataset) -> dict:
+    """The run's provenance.json to add a session to; a damaged one is set aside (its bytes kept) and a new record
+    begun, which names it."""
+    if not run.provenance_path.exists():
+        return {}
+    try:
+        origin = read_json(run.provenance_path)
+        problem = None if isinstance(origin, dict) and isinstance(origin.get("sessions", []), list) else (
+            f"holds {json.dumps(origin)[:40]}, not a record with a list of sessions")
+    except BetaVAEError as error:
+        problem = str(error).removeprefix(str(run.provenance_path)).strip()
+    if problem is None:
+        return origin
+    aside = set_aside(run.provenance_path, "damaged", f"is damaged ({problem})")
+    return {**provenance(), "data": data.describe(), "damaged_record": aside.name}
+
+
 def _session(device: torch.device, start_step: int) -> dict:
     """Where a start or resume trains (``provenance.json``'s ``sessions``): the step it starts from, the device
     (with the physical GPUs behind ``CUDA_VISIBLE_DEVICES``, as a sweep's executor assigned them), host, process."""
@@ -178,19 +208,44 @@ def _build_task_seeded(config: RunConfig, device: torch.device):
         return build_task(config, device)
 
 
-def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> tuple[RunConfig, bool | TrainResult]:
-    """The config to train and whether to resume, or the TrainResult of a run that already finished."""
+def _check_run_dir(run: RunDir, config: RunConfig, resume: bool,
+                   restart: bool = False) -> tuple[RunConfig, dict | None | TrainResult]:
+    """The config to train and the checkpoint to resume from (None: start at step 0), or the TrainResult of a run
+    that already finished. The checkpoint, not status.json, says how far a run has trained."""
     if not run.exists():
-        if resume:
-            raise BetaVAEError(f"nothing to resume in {run.path} (no config.json); drop --resume to start a run")
-        return config, False
+        foreign = run.foreign_files()
+        if foreign:
+            raise BetaVAEError(f"{run.path} holds files that no betavae run wrote ({', '.join(foreign[:5])}"
+                               f"{', …' if len(foreign) > 5 else ''}) and no config.json; train into a new or empty "
+                               "--out (betavae never writes over files it did not make)")
+        if resume or restart:
+            option = "--restart" if restart else "--resume"
+            raise BetaVAEError(f"nothing to {option[2:]} in {run.path} (no config.json); drop {option} to start a run")
+        return config, None
     saved = run.config()
     config = run.resumed_config(flat_config(config))
     status = run.status()
-    done = status.get("step", 0)
     if status.get("state") == DIVERGED:
-        raise BetaVAEError(f"{run.path} diverged ({status.get('loss')} at step {done}); "
+        raise BetaVAEError(f"{run.path} diverged ({status.get('loss')} at step {status.get('step', 0)}); "
                            f"start a new run with another --out ({divergence_hint(config)})")
+    missing = run.missing_checkpoint()
+    if restart:
+        if not missing:
+            raise BetaVAEError(f"{run.path} has its checkpoint.pt: --resume continues it (--restart is for a run "
+                               "whose checkpoint was lost)")
+        for path in (run.log_path, run.provenance_path, run.status_path):
+            if path.exists():
+                set_aside(path, "before-restart", "belongs to the training before --restart")
+        return config, None
+    if missing:
+        raise BetaVAEError(f"{run.checkpoint_path} {missing}, so {run.path} cannot continue (its config.json and "
+                           f"log.jsonl are kept); put the checkpoint back, or pass --restart to train the run again "
+                           "from step 0 (its log.jsonl and provenance.json set aside)")
+    checkpoint = run.load_checkpoint(config=config) if run.checkpoint_path.exists() else None
+    done = checkpoint["step"] if checkpoint else 0
+    if checkpoint:
+        run.set_status_from_checkpoint(done, saved.train.steps)
+        status = run.status()
     if status.get("state") == FINISHED and config.train.steps <= done:
         return config, TrainResult(run.path, FINISHED, done, None)
     if not resume:
@@ -199,7 +254,10 @@ def _check_run_dir(run: RunDir, config: RunConfig, resume: bool) -> tuple[RunCon
     if config.train.steps < saved.train.steps:
         raise BetaVAEError(f"{run.path} is a run of {saved.train.steps} steps; --steps {config.train.steps} would "
                            "shorten it, which a resume never does: drop --steps to continue it, or train a new --out")
-    return config, run.checkpoint_path.exists()
+    return config, checkpoint
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and `kill` or a scheduler ending the job
 
 
 def _check_cores(run: RunDir, config: RunConfig, resumed: bool, allowed: bool) -> None:
@@ -218,17 +276,17 @@ def _check_cores(run: RunDir, config: RunConfig, resumed: bool, allowed: bool) -
 
 @contextlib.contextmanager
 def _interrupt_between_steps(run: RunDir, saved: _Saved):
-    """A first Ctrl-C ends the loop after the current step (so the checkpoint sits on a step boundary and
-    resuming stays bit for bit); a second one stops at once, keeping the last periodic checkpoint."""
+    """A first Ctrl-C or SIGTERM ends the loop after the current step (so the checkpoint sits on a step boundary
+    and resuming stays bit for bit); a second one stops at once, keeping the last periodic checkpoint."""
     requested = threading.Event()
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()
 
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main_thread else None
+    previous = {number: signal.signal(number, on_signal) for number in STOP_SIGNALS} if in_main_thread else {}
     try:
         yield requested
     except KeyboardInterrupt:
@@ -236,8 +294,8 @@ def _interrupt_between_steps(run: RunDir, saved: _Saved):
         raise StoppedByUser(f"stopped at once; the checkpoint of step {saved.step} is kept — continue "
                             "with --resume") from None
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -249,12 +307,18 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 @contextlib.contextmanager
 def _failures_keep_the_checkpoint(run: RunDir, config: RunConfig, saved: _Saved):
-    """Running out of memory, or a disk that fills up or turns read-only, becomes one error that names the
-    checkpoint that survived it (the run is marked interrupted there, so it is not left 'running')."""
+    """However training stops early, the run is not left marked 'running' (it is interrupted at its checkpoint's
+    step); running out of memory, or a disk that fills up or turns read-only, becomes one error that names the
+    checkpoint that survived it."""
     try:
         yield
-    except (OSError, RuntimeError, MemoryError) as error:
-        if isinstance(error, OSError):
+    except BaseException as error:
+        _mark_interrupted(run, config, saved)
+        if isinstance(error, DiskFullError):
+            problem, fix = error.problem, "free space"
+        elif is_disk_full(error):  # e.g. torch's zip writer's "unexpected pos" outside our atomic writes
+            problem, fix = f"{os.strerror(errno.ENOSPC)} under {run.path} ({str(error)[:80]})", "free space"
+        elif isinstance(error, OSError):
             problem = f"{error.strerror or error} ({error.filename or run.path})"
             fix = "free space or fix the filesystem"
         elif _is_out_of_memory(error):
@@ -266,10 +330,18 @@ def _failures_keep_the_checkpoint(run: RunDir, config: RunConfig, saved: _Saved)
         if saved.step is None:
             raise BetaVAEError(f"{problem}; this command wrote no checkpoint to {run.path} (an earlier one is kept): "
                                f"{fix}") from None
-        with contextlib.suppress(OSError):  # the same disk may refuse this too
-            run.set_status(INTERRUPTED, step=saved.step, steps=config.train.steps)
         raise BetaVAEError(f"{problem}; the last good checkpoint (step {saved.step}) is kept: {fix}, then "
                            f"continue with `betavae train --resume --out {run.path}`") from None
+
+
+def _mark_interrupted(run: RunDir, config: RunConfig, saved: _Saved) -> None:
+    """A run this process stopped training without marking it (an error, a signal) is interrupted at the step of its
+    last checkpoint; a status already true (diverged, interrupted) stays."""
+    with contextlib.suppress(OSError, BetaVAEError):  # the disk that failed may refuse this too
+        status = run.status()
+        if status.get("state") == RUNNING:
+            step = saved.step if saved.step is not None else status.get("step", 0)
+            run.set_status(INTERRUPTED, step=step, steps=config.train.steps)
 
 
 def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
@@ -301,26 +373,25 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
         _draw_gan_samples(task.model, run, step)
 
 
-def _restore(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
-             device: torch.device) -> int:
-    """Load the checkpoint into ``task`` and the generators; return its step."""
-    state = run.load_checkpoint(device)
-    run.check_checkpoint(state, config)
+def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device,
+             state: dict) -> int:
+    """Load the checkpoint ``state`` (checked by ``RunDir.load_checkpoint``) into ``task`` and the generators;
+    return its step."""
     saved_device = state.get("device", device.type)
     if saved_device != device.type:
         raise BetaVAEError(f"{run.path} was trained on {saved_device}; resume it with --device {saved_device} "
                            "(its random-number state only continues bit for bit on the same kind of device)")
+    load_weights(task.model, state, run.checkpoint_path)
     try:
-        task.model.load_state_dict(state["model"])
         for name, optimizer in task.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
-    except (RuntimeError, KeyError, ValueError) as error:
-        raise BetaVAEError(f"{run.checkpoint_path} does not fit the model of {run.config_path} "
-                           f"({str(error).splitlines()[0][:120]}); put back the config.json it was trained with, "
-                           "or train into a new --out") from None
-    batches.set_state(state["rng"]["batches"].cpu())
-    noise.set_state(state["rng"]["noise"].cpu())
-    step = int(state["step"])
+        batches.set_state(state["rng"]["batches"].cpu())
+        noise.set_state(state["rng"]["noise"].cpu())
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
+        raise unusable(run.checkpoint_path, f"its optimizer or random-number state does not fit the model its config "
+                                            f"describes ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+                       ) from None
+    step = state["step"]
     run.truncate_log(step)
     return step
 

@@ -269,10 +269,12 @@ def test_a_damaged_status_file(finished_run, capsys, content):
     _one_error_line(code, err, "status.json is damaged")
 
 
-def test_a_damaged_eval_file(finished_run, capsys):
+def test_a_damaged_eval_file_is_set_aside_and_scored_again(finished_run, capsys):
     (finished_run / "eval.json").write_text("[1]")
-    code, _, err = _cli(capsys, "evaluate", finished_run, "--quiet", "--device", "cpu")
-    _one_error_line(code, err, "eval.json is damaged")
+    code, out, err = _cli(capsys, "evaluate", finished_run, "--quiet", "--device", "cpu", "--metrics", "mig")
+    assert code == 0 and "eval.json is damaged" in err and "set aside as eval.json.damaged" in err, err
+    assert (finished_run / "eval.json.damaged").read_text() == "[1]"  # a cache, but the user's bytes are kept
+    assert json.loads((finished_run / "eval.json").read_text())["metrics"]
 
 
 def test_damaged_log_lines_are_kept_aside_and_reported(tmp_path, tiny_config, capsys):
@@ -403,7 +405,8 @@ def test_a_resume_loads_the_checkpoint_once(tmp_path, tiny_config, monkeypatch):
     train(tiny_config(steps=10), tmp_path / "run", progress=False, stop_after=5)
     loads = []
     real = RunDir.load_checkpoint
-    monkeypatch.setattr(RunDir, "load_checkpoint", lambda self, *args: loads.append(1) or real(self, *args))
+    monkeypatch.setattr(RunDir, "load_checkpoint",
+                        lambda self, *args, **kwargs: loads.append(1) or real(self, *args, **kwargs))
     train(tiny_config(steps=10), tmp_path / "run", resume=True, progress=False)
     assert len(loads) == 1
 

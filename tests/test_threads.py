@@ -78,7 +78,8 @@ def test_a_sweep_sets_aside_a_run_that_never_recorded_its_threads_and_trains_it_
     [outcome] = run_sweep([spec], tmp_path, progress=False)
     assert outcome.state == "finished" and RunDir(tmp_path / "seed0").threads_recorded()
     assert (tmp_path / "seed0.before-threads" / "checkpoint.pt").exists()  # kept, not deleted
-    assert "trained again, so that no result mixes thread counts" in capsys.readouterr().err
+    assert "it is trained again, so that no result mixes thread counts; set aside as seed0.before-threads" in (
+        capsys.readouterr().err)
     assert _losses(tmp_path / "seed0") == first  # the default count here is the one it had (2)
 
 

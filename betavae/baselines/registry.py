@@ -28,6 +28,7 @@ import torch
 
 from betavae.baselines.linear import PixelICA, PixelPCA, RawPixels
 from betavae.config import ModelConfig
+from betavae.config_common import check_seed
 from betavae.data.ground_truth import GroundTruthData, ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.models.vae import BetaVAE
@@ -144,6 +145,7 @@ def make_representation(name: str, data: ImageDataset, seed: int = 0, **options
     if unknown:
         raise BetaVAEError(f"representation {name!r} has no option(s) {unknown}; "
                            f"it accepts: {', '.join(accepted) or 'none'}")
+    check_seed(seed, "--seed")
     return builder(data, seed, **options)
 
 
@@ -157,8 +159,8 @@ def load_run_representation(run_dir: str | Path, device: str | torch.device = "a
     device = resolve_device(device) if isinstance(device, str) else device
     config, model = load_model(run_dir, device, step)
     representation = ModelRepresentation(config.model_type, model, device)
-    status = RunDir(run_dir).status()
+    run = RunDir(run_dir)
     representation.info = {"run_dir": str(run_dir), "model_type": config.model_type,
-                           "state": status.get("state") if step is None else "kept",
-                           "step": status.get("step") if step is None else step}
+                           "state": run.status().get("state") if step is None else "kept",
+                           "step": run.checkpoint_step() if step is None else step}
     return representation

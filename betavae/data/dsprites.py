@@ -25,7 +25,7 @@ import torch
 import betavae
 from betavae.data.ground_truth import GroundTruthData, ImageStore, check_indices
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write, ensure_writable_dir
+from betavae.io import atomic_write, ensure_writable_dir, writing
 from betavae.progress import progress_bar
 
 # DeepMind's grid: factor classes in this order, posY fastest (index = classes @ latents_bases()).
@@ -210,7 +210,11 @@ def write_dsprites(path: str | Path, sizes: tuple[int, ...] = LATENTS_SIZES, pro
                 _write_array(archive, f"latents_possible_values_{name}", values)
             _write_array(archive, "description", np.array(DESCRIPTION))
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, size=GENERATED_BYTES_PER_IMAGE * len(classes) + 65536)
+
+
+# The generated file's size (deflate compresses the binary images to ~26 bytes each): what a full disk is told it needs.
+GENERATED_BYTES_PER_IMAGE = 27
 
 
 class _Invalid(Exception):
@@ -233,8 +237,11 @@ def _user_error(fix: str) -> Iterator[None]:
 @contextmanager
 def _archive(path: Path) -> Iterator[zipfile.ZipFile]:
     """The open .npz; any read error inside the block (bad zip, bad CRC, short data) becomes ``_Invalid``."""
+    if path.is_dir():
+        raise _Invalid(f"{path} is a folder, not a dSprites .npz file")
     if not path.is_file():
-        raise _Invalid(f"dSprites file {path} does not exist")
+        raise _Invalid(f"dSprites file {path} does not exist" if not path.exists() else
+                       f"{path} is not a regular file (a device or pipe), not a dSprites .npz file")
     try:
         with zipfile.ZipFile(path) as archive:
             yield archive
@@ -446,12 +453,13 @@ def ensure_dsprites(out_dir: str | Path | None = None, source: str | Path | None
             _check(path, sizes, verify)
         return path
     path = generated_path(out_dir)
-    if path.exists() and not force:
-        with _user_error(_REBUILD):
-            _check(path, sizes, verify)
-        return path
-    ensure_writable_dir(path.parent)
-    return write_dsprites(path, sizes=sizes, progress=progress)
+    with writing(path):  # one process renders it; a render killed midway left a temporary file, removed here
+        if path.exists() and not force:
+            with _user_error(_REBUILD):
+                _check(path, sizes, verify)
+            return path
+        ensure_writable_dir(path.parent)
+        return write_dsprites(path, sizes=sizes, progress=progress)
 
 
 def _check(path: Path, sizes: tuple[int, ...], verify: bool) -> None:

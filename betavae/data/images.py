@@ -50,7 +50,15 @@ from PIL import Image, ImageOps
 import betavae
 from betavae.data.ground_truth import ImageDataset, check_indices
 from betavae.errors import BetaVAEError
-from betavae.io import atomic_write, atomic_write_json, ensure_writable_dir, temp_file_beside
+from betavae.io import (
+    atomic_write,
+    atomic_write_json,
+    disk_full,
+    ensure_writable_dir,
+    is_disk_full,
+    temp_file_beside,
+    writing,
+)
 from betavae.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -111,10 +119,29 @@ def prepare_images(source: str | Path, out_dir: str | Path, kind: str, size: int
     source = _check_source(Path(source).expanduser(), spec)
     out_dir = Path(out_dir).expanduser()
     grey = spec.grayscale if grayscale is None else bool(grayscale)
+    _check_memory_for_one_image(size, 1 if grey else 3)
     request = {"format": CACHE_FORMAT, "kind": spec.kind, "size": size, "channels": 1 if grey else 3,
                "crop_fraction": spec.crop_fraction, "resample": RESAMPLE, "source": str(source)}
-    if not force and _cache_matches(out_dir, request):
-        return out_dir
+    # one process writes the cache at a time; the temporary files of one killed midway are removed first
+    with writing(out_dir / INDEX_FILE, *(out_dir / name for name in (IMAGES_FILE, ATTRIBUTES_FILE, GROUPS_FILE))):
+        if not force and _cache_matches(out_dir, request):
+            return out_dir
+        _prepare(source, out_dir, spec, request, progress)
+    return out_dir
+
+
+def _check_memory_for_one_image(size: int, channels: int) -> None:
+    """Refuse an image size whose decoding would not fit in memory: PIL resizes through 32-bit buffers, and the
+    result is copied once into numpy (about 8 bytes per output value in all)."""
+    from betavae.resources import check_memory
+
+    check_memory(8 * channels * size * size, f"decoding one image at --size {size} ({size}×{size}×{channels})",
+                 "choose a smaller --size (the networks take 64)")
+
+
+def _prepare(source: Path, out_dir: Path, spec: KindSpec, request: dict, progress: bool) -> None:
+    """Decode every image of ``source`` into the cache in ``out_dir``; index.json, written last, completes it."""
+    size, grey = request["size"], request["channels"] == 1
     image_root = _image_root(source, spec)
     files = find_images(image_root)
     if not files:
@@ -138,7 +165,6 @@ def prepare_images(source: str | Path, out_dir: str | Path, kind: str, size: int
               f"skipped (listed in {out_dir / INDEX_FILE}); first: {unreadable[0]['file']} "
               f"({unreadable[0]['error']})")
     atomic_write_json(out_dir / INDEX_FILE, index)
-    return out_dir
 
 
 def _kind_spec(kind: str) -> KindSpec:
@@ -213,6 +239,7 @@ def _decode_to_npy(files: list[Path], relative: list[str], path: Path, size: int
     tmp = _temp_path(path)
     try:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        _reserve_space(tmp, path)
         ok, unreadable, count = [], [], 0
         for file, name in zip(progress_bar(files, desc=f"decoding {kind}", unit="img", disable=not progress), relative):
             try:
@@ -250,6 +277,7 @@ def _keep_first_rows(path: Path, count: int) -> None:
     try:
         images = np.load(path, mmap_mode="r")
         small = np.lib.format.open_memmap(small_tmp, mode="w+", dtype=np.uint8, shape=(count, *images.shape[1:]))
+        _reserve_space(small_tmp, path)
         for start in range(0, count, _COPY_CHUNK):
             small[start:start + _COPY_CHUNK] = images[start:min(start + _COPY_CHUNK, count)]
         small.flush()
@@ -258,6 +286,21 @@ def _keep_first_rows(path: Path, count: int) -> None:
     except BaseException:
         small_tmp.unlink(missing_ok=True)
         raise
+
+
+def _reserve_space(tmp: Path, target: Path) -> None:
+    """Claim the disk space of the memory-mapped file ``tmp`` (to become ``target``) now: a full disk then fails here,
+    before any decoding, with one error naming the space needed, rather than with a SIGBUS on a write to the map."""
+    size = tmp.stat().st_size
+    fd = os.open(tmp, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full(target, size) from None
+        # a filesystem that cannot reserve space (EINVAL, EOPNOTSUPP): the writes find out instead
+    finally:
+        os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from betavae.config import RunConfig
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
-from betavae.io import notice
+from betavae.io import set_aside
 from betavae.progress import progress_bar
 from betavae.runs import DIVERGED, FINISHED, RunDir
 
@@ -104,9 +104,17 @@ def _init_worker(gpus, parent: int) -> None:
 
 
 def _stop_when_orphaned(parent: int, every: float = 2.0) -> None:
+    """Once the driver is gone: stop the run under way as a Ctrl-C does, then end the process. Nothing would ever
+    hand it another run, yet it would wait for one forever (the pool's queue stays open in its sibling workers),
+    and with it the resource tracker."""
     while os.getppid() == parent:
         time.sleep(every)
     os.kill(os.getpid(), signal.SIGINT)
+    _worker_stopped.wait()  # set once the run has checkpointed and marked itself interrupted (or between runs)
+    os._exit(EXIT_ORPHANED)
+
+
+EXIT_ORPHANED = 130  # a worker whose driver died ends as a stopped command does
 
 
 def stop_local_workers() -> None:
@@ -173,9 +181,8 @@ def run_sweep(specs: list[RunSpec], root: str | Path, workers: int = 1, progress
     for spec in specs:
         run = RunDir(root / spec.name)
         if run.exists() and not run.threads_recorded():  # trained before threads were part of a run's identity
-            kept = run.set_aside("before-threads")
-            notice(f"{run.path} was trained by an older betavae that did not record its torch threads; it is kept "
-                   f"as {kept} and trained again, so that no result mixes thread counts")
+            set_aside(run.path, "before-threads", "was trained by an older betavae that did not record its torch "
+                      "threads; it is trained again, so that no result mixes thread counts")
         if run.exists():  # e.g. the same --out reused with another dataset or budget: refuse, never mix
             run.check_same_run(resolved(spec.config))
         if run.exists() and run.finished(spec.config.train.steps):

@@ -81,6 +81,17 @@ def difference_features(cache: CodeCache, points: PairPoints, max_values: int = 
     ]) if num_points else np.zeros((0, dim), np.float32)
 
 
+def check_pair_memory(L: int, num_train: int, num_test: int, data: GroundTruthData, metric: str) -> None:
+    """Refuse sizes whose pairs would not fit in memory, with the figure: each pair is drawn as two factor vectors
+    (int64) and named by two image indices, held at once for all of a replicate's points."""
+    from betavae.resources import check_memory
+
+    pair_bytes = 2 * 8 * data.num_factors + 6 * 8  # factors of both images; their indices, also gathered for encoding
+    check_memory((num_train + num_test) * L * pair_bytes,
+                 f"{metric}: {num_train:,} + {num_test:,} points of L = {L:,} pairs each",
+                 f"lower L (--{metric}-l) or the points (--{metric}-num-train, --{metric}-num-test)")
+
+
 def train_test_features(cache: CodeCache, data: GroundTruthData, scored: Sequence[int], L: int, num_train: int,
                          num_test: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Training points first, then test points, from one generator (as disentanglement_lib draws them)."""
@@ -229,6 +240,7 @@ class BetaVAEMetric(Metric):
 
     def check(self, settings: BetaVAESettings, data: GroundTruthData) -> None:
         factor_ids(data, settings.scored_factors)
+        check_pair_memory(settings.L, settings.num_train, settings.num_test, data, self.name)
 
     def compute(self, cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, settings: BetaVAESettings,
                 shared: Shared) -> dict:
@@ -274,6 +286,9 @@ class DlibMetric(Metric):
     smoke = DlibSettings(L=16, num_train=400, num_test=200)
     stream = 1
     combine_rules = BetaVAEMetric.combine_rules | {"iterations": "max"}
+
+    def check(self, settings: DlibSettings, data: GroundTruthData) -> None:
+        check_pair_memory(settings.L, settings.num_train, settings.num_test, data, self.name)
 
     def compute(self, cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, settings: DlibSettings,
                 shared: Shared) -> dict:

@@ -30,7 +30,7 @@ from betavae.config_common import CommonConfig, option
 from betavae.data.ground_truth import ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, Forward, objective, prepare_successor, vae_terms
+from betavae.models.vae import BetaVAE, Forward, objective, prepare_successor, sigma_hint, vae_terms
 
 SAMPLINGS = ("mws", "mss")
 
@@ -122,7 +122,7 @@ def prepare_beta_tcvae(config: CommonConfig, section: BetaTCVAEConfig, image_sha
 
 
 def divergence_hint(config: CommonConfig, section: BetaTCVAEConfig) -> str:
-    return f"lower the lr (now {config.optim.lr:g}) or --tc-weight (now {section.tc_weight:g})"
+    return sigma_hint(config) or f"lower the lr (now {config.optim.lr:g}) or --tc-weight (now {section.tc_weight:g})"
 
 
 MODEL = ModelSpec("beta-tcvae", "β-TCVAE (Chen et al. 2018): β on the total correlation, estimated on each batch",

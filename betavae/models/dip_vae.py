@@ -19,7 +19,7 @@ import torch
 
 from betavae.config_common import CommonConfig, option
 from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, objective, prepare_successor, vae_terms
+from betavae.models.vae import BetaVAE, objective, prepare_successor, sigma_hint, vae_terms
 
 LAMBDA_D_FACTOR = {"dip-vae-1": 10.0, "dip-vae-2": 1.0}  # λ_d = factor·λ_od unless given
 
@@ -82,8 +82,8 @@ def prepare_dip_vae(config: CommonConfig, section: DIPVAEConfig, image_shape: tu
 
 
 def divergence_hint(config: CommonConfig, section: DIPVAEConfig) -> str:
-    return (f"lower the lr (now {config.optim.lr:g}) or --lambda-od / --lambda-d (now {section.lambda_od:g} / "
-            f"{section.lambda_d:g})")
+    return sigma_hint(config) or (f"lower the lr (now {config.optim.lr:g}) or --lambda-od / --lambda-d (now "
+                                  f"{section.lambda_od:g} / {section.lambda_d:g})")
 
 
 def describe(config: CommonConfig, section: DIPVAEConfig) -> str:

@@ -26,7 +26,7 @@ from torch import nn
 
 from betavae.config_common import CommonConfig, ModelConfig, option
 from betavae.models.training import ModelSpec, check_loss, make_optimizer, uniform_batch_indices
-from betavae.models.vae import BetaVAE, objective, prepare_successor, vae_terms
+from betavae.models.vae import BetaVAE, objective, prepare_successor, sigma_hint, vae_terms
 
 LEAK = 0.2  # Kim & Mnih (2018), App. A
 
@@ -119,7 +119,7 @@ def prepare_factor_vae(config: CommonConfig, section: FactorVAEConfig, image_sha
 
 
 def divergence_hint(config: CommonConfig, section: FactorVAEConfig) -> str:
-    return (f"lower the lr (now {config.optim.lr:g}), --factor-gamma (now {section.gamma:g}) or "
+    return sigma_hint(config) or (f"lower the lr (now {config.optim.lr:g}), --factor-gamma (now {section.gamma:g}) or "
             f"--discriminator-lr (now {section.discriminator_lr:g})")
 
 

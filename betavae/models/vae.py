@@ -172,10 +172,24 @@ def describe_beta_vae(config: CommonConfig, section: None) -> str:
     return f"β = {objective.beta:g}"
 
 
+# A Gaussian decoder weighs each pixel's squared error by 1/(2σ²); beyond this weight σ, not the lr or β, is what
+# makes a loss explode (the default σ = 1 gives 0.5; σ = 0.01 already 5,000).
+SIGMA_WEIGHT_LIMIT = 1e4
+
+
+def sigma_hint(config: CommonConfig) -> str | None:
+    """What to change when a Gaussian decoder's σ is small enough to be the cause of a divergence, else None."""
+    std = config.model.gaussian_std
+    if config.model.likelihood != "gaussian" or 1.0 / (2.0 * std * std) <= SIGMA_WEIGHT_LIMIT:
+        return None
+    return (f"the Gaussian decoder's σ = {std:g} (--gaussian-std) weighs each pixel's squared error by 1/(2σ²) = "
+            f"{1.0 / (2.0 * std * std):.3g}, which no lr or β makes trainable: raise --gaussian-std (default 1)")
+
+
 def beta_vae_divergence_hint(config: CommonConfig, section: None) -> str:
     if config.objective.kind == "capacity":
-        return f"lower the lr (now {config.optim.lr:g}) or γ (now {config.objective.gamma:g})"
-    return f"lower the lr (now {config.optim.lr:g}) or β (now {config.objective.beta:g})"
+        return sigma_hint(config) or f"lower the lr (now {config.optim.lr:g}) or γ (now {config.objective.gamma:g})"
+    return sigma_hint(config) or f"lower the lr (now {config.optim.lr:g}) or β (now {config.objective.beta:g})"
 
 
 BETA_VAE = ModelSpec("beta-vae", "β-VAE (Higgins et al. 2017), Eq. 4; or the capacity objective (Burgess et al. "

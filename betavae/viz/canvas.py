@@ -12,7 +12,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from betavae.io import atomic_write
+from betavae.io import atomic_write_buffered
 
 
 def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
@@ -24,7 +24,7 @@ def new_figure(width: float, height: float, layout: str | None = "constrained") 
 
 def save_png(figure: Figure, path: str | Path, dpi: int = 100) -> Path:
     """Write ``figure`` as a PNG, atomically."""
-    return atomic_write(path, lambda handle: figure.savefig(handle, format="png", dpi=dpi))
+    return atomic_write_buffered(path, lambda handle: figure.savefig(handle, format="png", dpi=dpi))
 
 
 def save_side_by_side(figures: list[Figure], path: str | Path, dpi: int = 100) -> Path:
@@ -43,4 +43,4 @@ def save_side_by_side(figures: list[Figure], path: str | Path, dpi: int = 100) -
     for picture in pictures:
         canvas.paste(picture, (left, 0))
         left += picture.width + gap
-    return atomic_write(path, lambda handle: canvas.save(handle, format="png"))
+    return atomic_write_buffered(path, lambda handle: canvas.save(handle, format="png"))

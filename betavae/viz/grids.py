@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from betavae.io import atomic_write
+from betavae.io import atomic_write_buffered
 from betavae.viz.canvas import new_figure, save_png
 
 
@@ -152,4 +152,4 @@ def save_traversal_gif(model: torch.nn.Module, image: torch.Tensor, latents: np.
     def write(handle):
         pictures[0].save(handle, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
 
-    return atomic_write(path, write)
+    return atomic_write_buffered(path, write)
