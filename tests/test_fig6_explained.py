@@ -250,7 +250,7 @@ def test_sensitivity_skips_full_batch_budgets_above_the_plans_cap_and_reports_th
 
 
 def test_sensitivity_scores_are_read_back_not_recomputed(tmp_path):
-    from betavae.experiments.metric_sensitivity import _cached_scores
+    from betavae.store import ResultStore
 
     identity = {"plan": {"updates": (1_000, 10_000)}, "row": "pca"}  # tuples come back from JSON as lists
     calls = []
@@ -259,19 +259,20 @@ def test_sensitivity_scores_are_read_back_not_recomputed(tmp_path):
         calls.append(1)
         return {"scores": {"std b64 conv": [0.9]}, "seconds": {"std b64 conv": 1.0}}
 
-    first = _cached_scores(tmp_path / "pca.json", identity, compute)
-    again = _cached_scores(tmp_path / "pca.json", identity, compute)
+    first = ResultStore(tmp_path / "scores.json").get_or_compute(identity, compute)
+    again = ResultStore(tmp_path / "scores.json").get_or_compute(identity, compute)  # a new process reads it back
     assert len(calls) == 1 and again["scores"] == first["scores"] == {"std b64 conv": [0.9]}
-    _cached_scores(tmp_path / "pca.json", {**identity, "row": "ica"}, compute)  # what it was computed for changed
+    ResultStore(tmp_path / "scores.json").get_or_compute({**identity, "row": "ica"}, compute)  # another row
     assert len(calls) == 2
 
 
 def test_fig6_gap_note_quotes_the_sensitivitys_default_reading_whatever_its_order(tmp_path):
     from betavae.experiments.fig6_table import _by_reading
+    from betavae.experiments.metric_sensitivity import SensitivityResult
 
     row = next(row for row in FIG6_ROWS if row.key == "pca")  # paper 84.9
-    readings = {"raw b64 1e3": {"ours": {"pca": 86.2}}, "std b64 conv": {"ours": {"pca": 92.2}}}  # sorted, as in JSON
-    note = _by_reading(row, (tmp_path / "metric-sensitivity-cpu", {"summary": {"readings": readings}}))
+    scores = {"pca": {"raw b64 1e3": [0.862], "std b64 conv": [0.922]}}  # sorted, as in JSON
+    note = _by_reading(row, (tmp_path / "metric-sensitivity-cpu", SensitivityResult(scores=scores)))
     assert "default reading 'std b64 conv' scores 92.2 %" in note
     assert "closest to the paper 'raw b64 1e3' 86.2 %" in note
     assert "accounts for +6.0 of the +7.3 points" in note
