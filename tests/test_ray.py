@@ -104,7 +104,7 @@ def test_a_task_on_a_node_that_does_not_see_the_sweep_folder_fails_with_one_clea
     spec = RunSpec("run", tiny_config(steps=2))
     (tmp_path / ".sweep-id").write_text("the id this node's folder holds\n")  # a same-named folder, another sweep
     with pytest.raises(ray.exceptions.RayTaskError) as raised:
-        ray.get(ray.remote(_train_task).remote(spec, tmp_path, "the driver's sweep id", 1))
+        ray.get(ray.remote(_train_task).remote(spec, tmp_path, "the driver's sweep id"))
     error = raised.value.cause
     assert isinstance(error, BetaVAEError) and "does not see the sweep folder" in str(error)
     assert "--out must be a folder every node sees" in str(error)
