@@ -1,5 +1,6 @@
-"""The model registry: each model a spec (no torch) and a network file below it, no model name tested outside
-``models/``, flags from each section, old configs still load."""
+"""The model registry and the package's architecture: each model a spec (no torch) and a network file below the
+registry, no import circle anywhere, no model name tested outside ``models/``, flags from each section, old configs
+still load."""
 
 import ast
 import dataclasses
@@ -47,6 +48,57 @@ def test_no_model_file_imports_the_registry_or_the_run_config():
         assert not {"betavae.models.registry", "betavae.config", "betavae.models.registry.MODELS"} & imports, path.name
     assert not any(name.startswith("betavae.models") or name == "betavae.config"
                    for name in imported_modules(PACKAGE / "config_common.py"))
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module of ``betavae/`` by its dotted name (a package by its own)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the package's modules it imports, at any depth of its file (function-level imports too)."""
+    modules = package_modules()
+    return {name: imported_modules(path) & modules.keys() for name, path in modules.items()}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each circle of ``graph`` found by a depth-first walk, as the modules along it (the first one repeated)."""
+    circles, done, path = [], set(), []
+
+    def visit(module: str) -> None:
+        path.append(module)
+        for imported in sorted(graph[module]):
+            if imported in path:
+                circles.append(path[path.index(imported):] + [imported])
+            elif imported not in done:
+                visit(imported)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        if module not in done:
+            visit(module)
+    return circles
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    graph = import_graph()
+    assert "betavae.experiments.runner" in graph["betavae.experiments.reproduce"] | graph["betavae.experiments.rows"]
+    assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]  # the walk finds one
+    assert import_circles(graph) == []
+
+
+def test_the_executors_sit_below_the_runner():
+    """The runner hands runs to an executor named in a registry; no executor knows the runner."""
+    graph = import_graph()
+    executors = [name for name in graph if name.startswith("betavae.experiments.") and name.endswith("executor")]
+    assert sorted(executors) == ["betavae.experiments.local_executor", "betavae.experiments.ray_executor"]
+    for name in [*executors, "betavae.experiments.executors"]:
+        assert "betavae.experiments.runner" not in graph[name], name
 
 
 TORCH_FREE = """
