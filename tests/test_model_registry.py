@@ -87,7 +87,7 @@ def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circle_anywhere_in_the_package():
     graph = import_graph()
-    assert "betavae.experiments.runner" in graph["betavae.experiments.reproduce"] | graph["betavae.experiments.rows"]
+    assert "betavae.experiments.runner" in graph["betavae.experiments.rows"]  # the graph sees the imports
     assert import_circles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]  # the walk finds one
     assert import_circles(graph) == []
 
