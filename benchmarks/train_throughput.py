@@ -29,7 +29,7 @@ from betavae.data.dsprites import PackedImageStore
 from betavae.data.ground_truth import Uint8ImageStore
 from betavae.data.synthetic import SyntheticSquares
 from betavae.models.registry import MODELS, build_task, prepare_config
-from betavae.models.vae import SUCCESSOR_OPTIMIZER
+from betavae.models.specs.vae import SUCCESSOR_OPTIMIZER
 from betavae.train import resolve_device
 
 

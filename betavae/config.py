@@ -2,7 +2,8 @@
 
 A run's config is the parts every model shares (``config_common.py``: data, network, objective, optimiser,
 loop; β and its loss scaling are stated there) plus the chosen model's own section, a dataclass in the model's
-file under ``models/``, saved in ``config.json`` under the section's key (e.g. ``"infogan"``).
+spec under ``models/specs/``, saved in ``config.json`` under the section's key (e.g. ``"infogan"``). Loading a
+config imports no torch.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from betavae.config_common import (  # noqa: F401  (re-exported: the classes a c
 )
 from betavae.errors import BetaVAEError
 from betavae.io import read_json
-from betavae.models.dcign import DCIGNConfig  # noqa: F401  (re-exported for scripts written before the registry)
-from betavae.models.infogan import InfoGANConfig  # noqa: F401
 from betavae.models.registry import MODELS, model_spec
-from betavae.models.training import ModelSpec
+from betavae.models.specs.base import ModelSpec
+from betavae.models.specs.dcign import DCIGNConfig  # noqa: F401  (re-exported for scripts written before the registry)
+from betavae.models.specs.infogan import InfoGANConfig  # noqa: F401
 
 # Before the model registry every config.json held every model's section; a run's own one is read, the others
 # (never used by that run) are dropped.

@@ -347,7 +347,7 @@ def _mark_interrupted(run: RunDir, config: RunConfig, saved: _Saved) -> None:
 def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, noise: torch.Generator,
                 step: int, saved: _Saved) -> None:
     """Model, optimisers, the RNG states the loop draws from, the step and the config: enough to continue bit
-    for bit (a GAN also gets a sample sheet in figures/).
+    for bit (a model whose spec asks for them, a GAN, also gets a sheet of samples in figures/).
 
     Weights that stopped being finite (an update from a finite loss can still overflow them) are never
     saved over the last good checkpoint: the run is marked diverged instead."""
@@ -369,8 +369,8 @@ def _checkpoint(run: RunDir, config: RunConfig, task, batches: torch.Generator, 
     run.save_checkpoint(state)
     saved.step = step
     run.set_status(RUNNING, step=step, steps=config.train.steps)  # where a killed run would resume
-    if config.model_type == "infogan":  # a GAN's losses say little: its samples show collapse
-        _draw_gan_samples(task.model, run, step)
+    if config.spec.checkpoint_samples:
+        _draw_samples(task.model, run, step, f"{config.spec.checkpoint_samples}, step {step}")
 
 
 def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator, device: torch.device,
@@ -396,13 +396,13 @@ def _restore(run: RunDir, task, batches: torch.Generator, noise: torch.Generator
     return step
 
 
-def _draw_gan_samples(model: torch.nn.Module, run: RunDir, step: int) -> None:
-    """The same fixed (c, z) drawn at every checkpoint, in eval mode (batch-norm statistics untouched)."""
+def _draw_samples(model: torch.nn.Module, run: RunDir, step: int, title: str) -> None:
+    """The same fixed latent draw at every checkpoint, in eval mode (batch-norm statistics untouched)."""
     from betavae.viz.grids import draw_samples
 
     model.eval()
     try:
-        draw_samples(model, run.figures_dir / f"samples_step{step:07d}.png", title=f"InfoGAN samples, step {step}")
+        draw_samples(model, run.figures_dir / f"samples_step{step:07d}.png", title=title)
     finally:
         model.train()
 

@@ -246,7 +246,7 @@ def test_the_successors_are_rows_of_the_fig6_table():
                                  model_type=row.model_type, device="cpu")
         prepared = prepare_config(config, (1, 64, 64))
         assert prepared.model.arch == "mlp" and prepared.train.steps == BUDGETS["smoke"].steps
-        # the paper's 2D-shapes Adagrad for β-VAE; Adam 1e-4 for the successors (vae.SUCCESSOR_OPTIMIZER)
+        # the paper's 2D-shapes Adagrad for β-VAE; Adam 1e-4 for the successors (specs.vae.SUCCESSOR_OPTIMIZER)
         expected = ("adagrad", 1e-2) if row.model_type == "beta-vae" else ("adam", 1e-4)
         assert (prepared.optim.name, prepared.optim.lr) == expected
 

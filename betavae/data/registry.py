@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from betavae.data.ground_truth import GroundTruthData, ImageDataset, SubsetData
 from betavae.errors import BetaVAEError
+
+if TYPE_CHECKING:  # the datasets import torch; naming a dataset's shape (--print-config) needs none
+    from betavae.data.ground_truth import GroundTruthData, ImageDataset, SubsetData
 
 FOLDER_DATASETS = ("celeba", "chairs", "faces", "folder")
 DATASETS = ("dsprites", "synthetic-squares", *FOLDER_DATASETS)
@@ -56,6 +59,8 @@ def dataset_image_shape(name: str, path: str | None = None) -> tuple[int, int, i
 def grid_subset(data: GroundTruthData, spec: str) -> SubsetData:
     """Part of a factor grid (App. A.8): ``stride:pos_x=2,pos_y=4`` keeps every k-th class of those factors;
     ``random:count=N,seed=S`` keeps N images drawn at random (the same size, without the coarser grid)."""
+    from betavae.data.ground_truth import SubsetData
+
     kind, _, arguments = spec.strip().partition(":")
     if kind not in ("stride", "random"):
         raise BetaVAEError(f"unknown subset {spec!r}; use e.g. 'stride:pos_x=2,pos_y=2' or 'random:count=1000,seed=0'")
@@ -92,6 +97,8 @@ def _parse_options(spec: str, arguments: str) -> dict[str, int]:
 
 def load_training_data(name: str, path: str | None = None, subset: str | None = None,
                        progress: bool = True) -> ImageDataset:
+    from betavae.data.ground_truth import GroundTruthData
+
     data = load_dataset(name, path, progress)
     if subset is None:
         return data

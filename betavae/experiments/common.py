@@ -15,7 +15,7 @@ from betavae.metrics.factor_classification import Table2Settings
 from betavae.metrics.higgins import BetaVAESettings, DlibSettings
 from betavae.metrics.linear import ClassifierSettings
 from betavae.metrics.registry import METRICS, PAPER_METRICS, metric_names
-from betavae.models.infogan import InfoGANConfig
+from betavae.models.registry import model_spec
 from betavae.threads import available_cores, torch_threads
 
 
@@ -121,7 +121,7 @@ def beta_vae_config(budget: Budget, dataset: str, seed: int, beta: float | None 
     """The paper's 2D-shapes β-VAE run (Table 1 defaults for ``dataset``) at this budget."""
     config = RunConfig(
         model_type=model_type,
-        section=InfoGANConfig(width=budget.gan_width) if model_type == "infogan" else None,
+        section=model_spec(model_type).section_for_budget(budget.gan_width),
         data=DataConfig(dataset=dataset, path=data_path, subset=subset),
         model=ModelConfig(latents=latents),
         objective=ObjectiveConfig(beta=beta, beta_norm=beta_norm),

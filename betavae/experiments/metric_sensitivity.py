@@ -259,11 +259,12 @@ def _source(ctx: ExperimentContext, row: Row, outcomes: dict[str, RunOutcome]) -
 
 
 def _same_model(first: RunConfig, second: RunConfig) -> bool:
-    """Whether two runs train the same network the same way up to the shorter one's length (a "vae" is a
-    β-VAE with β = 1; length, checkpoints, logging and device change no number)."""
+    """Whether two runs train the same network the same way up to the shorter one's length (models that are one
+    model under two names compare as one, e.g. the VAE and the β-VAE at β = 1; length, checkpoints, logging and
+    device change no number)."""
     def essentials(config: RunConfig) -> dict:
         values = config.to_dict()
-        values["model_type"] = "beta-vae" if values["model_type"] == "vae" else values["model_type"]
+        values["model_type"] = config.spec.identity
         values["train"] = {key: values["train"][key] for key in ("batch_size", "seed")}
         return values
 

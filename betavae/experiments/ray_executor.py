@@ -21,8 +21,9 @@ from pathlib import Path
 from betavae.data.ground_truth import GroundTruthData
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings
-from betavae.experiments.runner import (
+from betavae.experiments.executors import (
     EvalJob,
+    Executor,
     ExecutorSettings,
     RunOutcome,
     RunSpec,
@@ -48,10 +49,16 @@ def import_ray():
     return ray
 
 
-def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
-               record: Callable[[RunOutcome], None], stop: threading.Event | None = None) -> None:
+def check(settings: ExecutorSettings) -> None:
+    """Ray takes every option; whether the cluster can hold a task is checked once it is joined (``_check_fits``)."""
+
+
+def run_on_ray(pending: list[RunSpec], root: Path, workers: int, settings: ExecutorSettings, progress: bool,
+               record: Callable[[RunOutcome], None], *, in_this_process: bool = True,
+               stop: threading.Event | None = None) -> None:
     """Train ``pending`` as Ray tasks into ``root/NAME``; ``record`` receives each outcome as it arrives; setting
-    ``stop`` (from another thread) stops them as a Ctrl-C would."""
+    ``stop`` (from another thread) stops them as a Ctrl-C would. The cluster's resources, not ``workers``, decide
+    how many train at once; none trains in this process, and none draws a step bar."""
     root = root.resolve()  # tasks may run elsewhere: a path that means the same folder on every node
     sweep_id = _mark(root)
     calls = [(spec.name, (spec, root, sweep_id)) for spec in pending]
@@ -59,8 +66,28 @@ def run_on_ray(pending: list[RunSpec], root: Path, settings: ExecutorSettings,
     _run_tasks(_train_task, calls, settings, {spec.config.train.device for spec in pending}, record, threads, stop)
 
 
-def evaluate_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, executor: ExecutorSettings,
-                    progress: bool = True) -> None:
+def score_on_ray(jobs: list[EvalJob], data: GroundTruthData, settings: EvalSettings, device: str, progress: bool,
+                 executor: ExecutorSettings) -> list[dict]:
+    """The jobs not yet cached become one Ray task each (``--cpus-per-run`` / ``--gpus-per-run`` as for training;
+    the task loads the run's dataset itself); this process then reads what they stored, checking that they scored
+    the same data as ``data``."""
+    from betavae.evaluate import evaluate_run_cached
+
+    missing = [job for job in jobs
+               if evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) is None]
+    if missing:
+        _store_on_ray(missing, settings, device, executor, progress)
+    evaluations = [evaluate_run_cached(job.run_dir, data, settings, step=job.step, compute=False) for job in jobs]
+    for job, evaluation in zip(jobs, evaluations):
+        if evaluation is None:
+            raise BetaVAEError(f"the Ray task that scored {job.run_dir} stored no evaluation of the sweep's data "
+                               f"({data.name}): the run's config.json names other data; score it with "
+                               "`betavae evaluate` or rerun with --executor local")
+    return evaluations
+
+
+def _store_on_ray(jobs: list[EvalJob], settings: EvalSettings, device: str, executor: ExecutorSettings,
+                  progress: bool) -> None:
     """Score each job in a Ray task of its own, which stores the evaluation in the run's eval.json (tasks on steps
     of one run merge their entries under the file's lock)."""
     calls = []
@@ -231,3 +258,6 @@ def _stop(ray, refs: list) -> None:
         ray.cancel(ref)
     with contextlib.suppress(Exception):
         ray.wait(refs, num_returns=len(refs), timeout=STOP_WAIT_S)
+
+
+EXECUTOR = Executor("ray", check, run_on_ray, score_on_ray)

@@ -16,7 +16,8 @@ Both need N, the size of the training set: the task takes it from the data it dr
 
 Loss scaling as the β-VAE's (``config_common.py``): reconstruction summed over pixels, each term summed over
 latent units, everything averaged over the batch; β = α = γ = 1 is the VAE with its KL estimated by sampling.
-Network as the VAE's for the dataset, so that only the objective differs; Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
+Network as the VAE's for the dataset, so that only the objective differs; Adam 1e-4
+(``specs/vae.py:SUCCESSOR_OPTIMIZER``). Its section and spec: ``specs/beta_tcvae.py``.
 """
 
 from __future__ import annotations
@@ -26,25 +27,12 @@ from dataclasses import dataclass
 
 import torch
 
-from betavae.config_common import CommonConfig, option
+from betavae.config_common import CommonConfig
 from betavae.data.ground_truth import ImageDataset
 from betavae.errors import BetaVAEError
-from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, Forward, objective, prepare_successor, sigma_hint, vae_terms
-
-SAMPLINGS = ("mws", "mss")
-
-
-@dataclass
-class BetaTCVAEConfig:
-    """Chen et al. (2018), Eq. 4: the weights of the KL's three parts, and how q(z) is estimated (App. C)."""
-
-    # β = 6: among the values Chen et al. sweep on dSprites (1-10) and disentanglement_lib's study (1, 2, 4, 6, 8, 10)
-    tc_weight: float = option(6.0, "β, the weight of the total correlation", minimum=0)
-    mi_weight: float = option(1.0, "α, the weight of the index-code mutual information", minimum=0)
-    dimension_kl_weight: float = option(1.0, "γ, the weight of the dimension-wise KL", minimum=0)
-    sampling: str = option("mws", "estimator of log q(z): mws (minibatch-weighted) | mss (minibatch-stratified)",
-                           choices=SAMPLINGS)
+from betavae.models.specs.beta_tcvae import BetaTCVAEConfig
+from betavae.models.training import make_optimizer, uniform_batch_indices, update
+from betavae.models.vae import BetaVAE, Forward, objective, vae_terms
 
 
 def log_normal(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -115,16 +103,3 @@ class BetaTCVAETask:
         update(self.optimizers["model"], loss)
         return {**vae_terms(terms), "loss": loss, "mutual_information": parts.mutual_information,
                 "tc": parts.total_correlation, "dimension_kl": parts.dimension_kl}
-
-
-def prepare_beta_tcvae(config: CommonConfig, section: BetaTCVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    prepare_successor(config, "beta-tcvae", image_shape)
-
-
-def divergence_hint(config: CommonConfig, section: BetaTCVAEConfig) -> str:
-    return sigma_hint(config) or f"lower the lr (now {config.optim.lr:g}) or --tc-weight (now {section.tc_weight:g})"
-
-
-MODEL = ModelSpec("beta-tcvae", "β-TCVAE (Chen et al. 2018): β on the total correlation, estimated on each batch",
-                  BetaTCVAETask, prepare_beta_tcvae, lambda config, section: f"β-TCVAE β = {section.tc_weight:g}",
-                  divergence_hint, BetaTCVAEConfig, "beta_tcvae")

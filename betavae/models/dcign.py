@@ -1,4 +1,5 @@
-"""DC-IGN (Kulkarni et al., 2015), the semi-supervised baseline of Sec. 4.2.
+"""DC-IGN (Kulkarni et al., 2015), the semi-supervised baseline of Sec. 4.2 (its section and spec:
+``specs/dcign.py``).
 
 A VAE (β = 1) trained on batches in which one ground-truth factor varies and every other factor keeps one value.
 Each factor owns a group of latent units. In a batch where factor k varies, the units of every other factor are
@@ -23,30 +24,12 @@ from dataclasses import dataclass
 
 import torch
 
-from betavae.config_common import CommonConfig, ModelConfig, ObjectiveConfig, option
+from betavae.config_common import CommonConfig, ModelConfig, ObjectiveConfig
 from betavae.data.ground_truth import GroundTruthData, ImageDataset
-from betavae.data.registry import FOLDER_DATASETS
 from betavae.errors import BetaVAEError
-from betavae.models.training import ModelSpec, make_optimizer, update
-from betavae.models.vae import (
-    BetaVAE,
-    Forward,
-    LossTerms,
-    beta_vae_divergence_hint,
-    objective,
-    require_unit_beta,
-    vae_terms,
-)
-
-
-@dataclass
-class DCIGNConfig:
-    """Kulkarni et al. (2015) (DC-IGN baseline): latent units owned by each factor, and the invariance signal."""
-
-    units_per_factor: int | None = option(None, "latent units per factor (default --latents // number of "
-                                                "factors; leftover units are free)", minimum=1)
-    invariance: float = option(1.0, "λ: clamped units are pulled towards their batch mean with gradient "
-                                    "λ(z − z̄)/b", minimum=0)
+from betavae.models.specs.dcign import DCIGNConfig
+from betavae.models.training import make_optimizer, update
+from betavae.models.vae import BetaVAE, Forward, LossTerms, objective, vae_terms
 
 
 def factor_units(latents: int, num_factors: int, units_per_factor: int | None = None) -> list[range]:
@@ -144,19 +127,3 @@ class DCIGNTask:
                             noise)
         update(self.optimizers["model"], result.loss)
         return {**vae_terms(result.terms), "loss": result.loss, "invariance": result.invariance}
-
-
-def prepare_dcign(config: CommonConfig, section: DCIGNConfig, image_shape: tuple[int, int, int]) -> None:
-    """DC-IGN needs the full factor grid of a ground-truth dataset; its networks default to the Table 1 conv."""
-    if config.data.dataset in FOLDER_DATASETS:
-        raise BetaVAEError(f"--model dcign needs a dataset with ground-truth factors (dsprites, synthetic-squares); "
-                           f"{config.data.dataset} has none")
-    if config.data.subset is not None:
-        raise BetaVAEError("--model dcign draws its batches from the full factor grid; drop --subset")
-    require_unit_beta(config, "dcign")
-    config.model.arch = config.model.arch or "conv"
-    config.resolve(image_shape)
-
-
-MODEL = ModelSpec("dcign", "DC-IGN (Kulkarni et al. 2015), the semi-supervised baseline of Sec. 4.2", DCIGNTask,
-                  prepare_dcign, lambda config, section: "dcign", beta_vae_divergence_hint, DCIGNConfig, "dcign")

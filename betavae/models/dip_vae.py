@@ -8,29 +8,18 @@ DIP-VAE-II (Eq. 7), both estimated on each batch (the batch covariance of μ, di
 
 Defaults: λ_od = 10 with λ_d = 10·λ_od (I) or λ_d = λ_od (II), the ratios Kumar et al. use and disentanglement_lib's
 study keeps. Loss scaling as the β-VAE's (``config_common.py``); the KL's weight is 1. The network is
-the VAE's for the dataset, so that only the objective differs; Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
+the VAE's for the dataset, so that only the objective differs; Adam 1e-4 (``specs/vae.py:SUCCESSOR_OPTIMIZER``).
+Its section and spec: ``specs/dip_vae.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from betavae.config_common import CommonConfig, option
-from betavae.models.training import ModelSpec, make_optimizer, uniform_batch_indices, update
-from betavae.models.vae import BetaVAE, objective, prepare_successor, sigma_hint, vae_terms
-
-LAMBDA_D_FACTOR = {"dip-vae-1": 10.0, "dip-vae-2": 1.0}  # λ_d = factor·λ_od unless given
-
-
-@dataclass
-class DIPVAEConfig:
-    """Kumar et al. (2018), Eq. 6-7: the weights of the covariance's off-diagonal and diagonal penalties."""
-
-    lambda_od: float = option(10.0, "λ_od, weight of the off-diagonal covariance penalty", minimum=0)
-    lambda_d: float | None = option(None, "λ_d, weight of the diagonal penalty (default 10·λ_od for dip-vae-1, "
-                                          "λ_od for dip-vae-2)", minimum=0)
+from betavae.config_common import CommonConfig
+from betavae.models.specs.dip_vae import DIPVAEConfig
+from betavae.models.training import make_optimizer, uniform_batch_indices, update
+from betavae.models.vae import BetaVAE, objective, vae_terms
 
 
 def batch_covariance(values: torch.Tensor) -> torch.Tensor:
@@ -73,24 +62,3 @@ class DIPVAETask:
         loss = terms.loss + penalty
         update(self.optimizers["model"], loss)
         return {**vae_terms(terms), "loss": loss, "dip_penalty": penalty}
-
-
-def prepare_dip_vae(config: CommonConfig, section: DIPVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    if section.lambda_d is None:
-        section.lambda_d = LAMBDA_D_FACTOR[config.model_type] * section.lambda_od
-    prepare_successor(config, config.model_type, image_shape)
-
-
-def divergence_hint(config: CommonConfig, section: DIPVAEConfig) -> str:
-    return sigma_hint(config) or (f"lower the lr (now {config.optim.lr:g}) or --lambda-od / --lambda-d (now "
-                                  f"{section.lambda_od:g} / {section.lambda_d:g})")
-
-
-def describe(config: CommonConfig, section: DIPVAEConfig) -> str:
-    return f"{config.model_type.upper()} λ_od = {section.lambda_od:g}, λ_d = {section.lambda_d:g}"
-
-
-DIP_VAE_1 = ModelSpec("dip-vae-1", "DIP-VAE-I (Kumar et al. 2018): Cov[μ(x)] pushed to the identity", DIPVAETask,
-                      prepare_dip_vae, describe, divergence_hint, DIPVAEConfig, "dip_vae")
-DIP_VAE_2 = ModelSpec("dip-vae-2", "DIP-VAE-II (Kumar et al. 2018): Cov_q(z) pushed to the identity", DIPVAETask,
-                      prepare_dip_vae, describe, divergence_hint, DIPVAEConfig, "dip_vae")

@@ -13,32 +13,22 @@ disentanglement_lib, so a FactorVAE step reads as many images as a β-VAE step.
 Kim & Mnih's discriminator (App. A): an MLP of 6 layers of 1000 units, leaky ReLU (0.2), two logits; Adam with
 lr 1e-4, β = (0.5, 0.9). γ = 40 is one of the values they sweep on dSprites (10-100; disentanglement_lib's study:
 10, 20, 30, 40, 50, 100). Loss scaling as the β-VAE's (``config_common.py``), KL weight 1, the VAE's network
-for the dataset, so that only the objective differs; the VAE's optimiser Adam 1e-4 (``vae.SUCCESSOR_OPTIMIZER``).
+for the dataset, so that only the objective differs; the VAE's optimiser Adam 1e-4
+(``specs/vae.py:SUCCESSOR_OPTIMIZER``). Its section and spec: ``specs/factor_vae.py``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from betavae.config_common import CommonConfig, ModelConfig, option
-from betavae.models.training import ModelSpec, check_loss, make_optimizer, uniform_batch_indices
-from betavae.models.vae import BetaVAE, objective, prepare_successor, sigma_hint, vae_terms
+from betavae.config_common import CommonConfig, ModelConfig
+from betavae.models.specs.factor_vae import FactorVAEConfig
+from betavae.models.training import check_loss, make_optimizer, uniform_batch_indices
+from betavae.models.vae import BetaVAE, objective, vae_terms
 
 LEAK = 0.2  # Kim & Mnih (2018), App. A
-
-
-@dataclass
-class FactorVAEConfig:
-    """Kim & Mnih (2018): γ, and the total-correlation discriminator with its optimiser (App. A)."""
-
-    gamma: float = option(40.0, "γ, the weight of the total correlation", minimum=0, flag="factor-gamma")
-    discriminator_units: int = option(1000, "hidden units per layer of the TC discriminator", minimum=1)
-    discriminator_layers: int = option(6, "hidden layers of the TC discriminator", minimum=1)
-    discriminator_lr: float = option(1e-4, "Adam lr of the TC discriminator (β = 0.5, 0.9)", above=0)
 
 
 def tc_discriminator(latents: int, units: int, layers: int) -> nn.Module:
@@ -112,18 +102,3 @@ class FactorVAETask:
         vae_optimizer.step()
         d_optimizer.step()
         return {**vae_terms(terms), "loss": loss, "tc": tc, "discriminator": d_loss}
-
-
-def prepare_factor_vae(config: CommonConfig, section: FactorVAEConfig, image_shape: tuple[int, int, int]) -> None:
-    prepare_successor(config, "factor-vae", image_shape)
-
-
-def divergence_hint(config: CommonConfig, section: FactorVAEConfig) -> str:
-    return sigma_hint(config) or (f"lower the lr (now {config.optim.lr:g}), --factor-gamma (now {section.gamma:g}) or "
-            f"--discriminator-lr (now {section.discriminator_lr:g})")
-
-
-MODEL = ModelSpec("factor-vae", "FactorVAE (Kim & Mnih 2018): γ on the total correlation, estimated by a "
-                  "discriminator", FactorVAETask, prepare_factor_vae,
-                  lambda config, section: f"FactorVAE γ = {section.gamma:g}", divergence_hint, FactorVAEConfig,
-                  "factor_vae")

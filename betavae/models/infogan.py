@@ -1,4 +1,5 @@
-"""InfoGAN (Chen et al., 2016) as trained for the paper's 2D-shapes comparison (Sec. 4.2, App. A.2).
+"""InfoGAN (Chen et al., 2016) as trained for the paper's 2D-shapes comparison (Sec. 4.2, App. A.2); its section and
+spec: ``specs/infogan.py``.
 
 App. A.2: 5 continuous codes c ~ U(−1, 1) with the mutual-information term and 5 noise variables z; instance
 noise (Gaussian, std 0.2 on images scaled to [−1, 1]) on the discriminator's inputs; DCGAN convolutions
@@ -14,33 +15,17 @@ Chen et al.'s released code, so the shared body also learns features that carry 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from betavae.config_common import CommonConfig, ModelConfig, dataset_defaults, option
+from betavae.config_common import CommonConfig, ModelConfig
 from betavae.errors import BetaVAEError
-from betavae.models.training import ModelSpec, uniform_batch_indices, update
+from betavae.models.specs.infogan import InfoGANConfig
+from betavae.models.training import uniform_batch_indices, update
 
 LEAK = 0.1  # Chen et al. (2016), App. C
 Q_HIDDEN = 128
-
-
-@dataclass
-class InfoGANConfig:
-    """App. A.2 (InfoGAN baseline): codes, instance noise, MI weight and the two Adam learning rates."""
-
-    codes: int = option(5, "continuous codes c ~ U(-1, 1); the other --latents minus codes generator inputs are "
-                           "noise", minimum=1)
-    width: int = option(64, "DCGAN channel base: convolutions of width·(1, 2, 4, 8)", minimum=1, flag="gan-width")
-    instance_noise: float = option(0.2, "std of Gaussian noise on the discriminator's inputs (images in [-1, 1])",
-                                   minimum=0)
-    info_weight: float = option(1.0, "λ of the mutual-information term", minimum=0)
-    # Chen et al. (2016), App. C: 2e-4 for D, 1e-3 for G, λ = 1
-    lr_discriminator: float = option(2e-4, "Adam lr of the discriminator D", above=0)
-    lr_generator: float = option(1e-3, "Adam lr of the generator G and recognition head Q", above=0)
 
 
 def dcgan_generator(inputs: int, channels: int, width: int) -> nn.Module:
@@ -168,38 +153,3 @@ class InfoGANTask:
         return {"loss": discriminator + generator + weight * information, "discriminator": discriminator,
                 "generator": generator, "information": information,
                 "real_score": torch.sigmoid(real_logits).mean(), "fake_score": torch.sigmoid(fake_logits).mean()}
-
-
-# Flags of the β-VAE that mean nothing for a GAN; refusing them beats recording values that were never used.
-VAE_ONLY_SETTINGS = {("model", "arch"): "--arch", ("model", "likelihood"): "--likelihood",
-                     ("objective", "beta"): "--beta", ("objective", "beta_norm"): "--beta-norm",
-                     ("optim", "name"): "--optimizer", ("optim", "lr"): "--lr"}
-
-
-def prepare_infogan(config: CommonConfig, section: InfoGANConfig, image_shape: tuple[int, int, int]) -> None:
-    """Check the InfoGAN settings and take the data's image shape (no β, architecture or VAE optimiser)."""
-    given = [flag for (section, name), flag in VAE_ONLY_SETTINGS.items()
-             if getattr(getattr(config, section), name) is not None]
-    if config.objective.kind != "beta":
-        given.append("--objective")
-    if given:
-        raise BetaVAEError(f"--model infogan does not use {', '.join(given)}; its settings are the infogan "
-                           "section (codes, width, instance_noise, info_weight, lr_discriminator, lr_generator)")
-    config.validate()
-    config.model.image_shape = tuple(config.model.image_shape or image_shape)
-    # App. A.2 on 2D shapes: 5 codes + 5 noise variables, i.e. the dataset's usual latent count
-    config.model.latents = config.model.latents or dataset_defaults(config.data.dataset).latents
-    if tuple(config.model.image_shape[1:]) != (64, 64):
-        raise BetaVAEError(f"the InfoGAN convolutions take 64x64 images, got {config.model.image_shape[1:]}; "
-                           "prepare the data with --size 64")
-    if section.codes > config.model.latents:
-        raise BetaVAEError(f"infogan.codes ({section.codes}) exceeds the generator's {config.model.latents} "
-                           "inputs (--latents), which hold the codes c and the noise z together")
-
-
-def infogan_divergence_hint(config: CommonConfig, section: InfoGANConfig) -> str:
-    return "lower --lr-discriminator / --lr-generator or raise --instance-noise"
-
-
-MODEL = ModelSpec("infogan", "InfoGAN (Chen et al. 2016), the baseline of App. A.2", InfoGANTask, prepare_infogan,
-                  lambda config, section: "infogan", infogan_divergence_hint, InfoGANConfig, "infogan")

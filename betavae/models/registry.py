@@ -1,13 +1,19 @@
-"""Model names → their :class:`ModelSpec`: one line per model. Nothing below this module imports it."""
+"""Model names → their :class:`ModelSpec`: one line per model. Nothing below this module imports it, and it loads no
+torch until a run is built (the CLI and config loading read it)."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from betavae.config_common import CommonConfig
 from betavae.errors import BetaVAEError
-from betavae.models import beta_tcvae, dcign, dip_vae, factor_vae, infogan, vae
-from betavae.models.training import ModelSpec, TrainingTask
+from betavae.models.specs import beta_tcvae, dcign, dip_vae, factor_vae, infogan, vae
+from betavae.models.specs.base import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from betavae.models.training import TrainingTask
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     vae.BETA_VAE,
@@ -41,10 +47,12 @@ def divergence_hint(config: CommonConfig) -> str:
 
 
 def build_task(config: CommonConfig, device: torch.device) -> TrainingTask:
-    return model_spec(config.model_type).task(config, config.section, device)
+    """The model's training task on ``device`` (imports its network module, and torch)."""
+    return model_spec(config.model_type).task_class()(config, config.section, device)
 
 
 def build_model(config: CommonConfig) -> torch.nn.Module:
     """The network of a saved run, on CPU, for loading its weights."""
-    return build_task(config, torch.device("cpu")).model
+    import torch
 
+    return build_task(config, torch.device("cpu")).model

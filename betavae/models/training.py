@@ -1,18 +1,15 @@
-"""What every model file shares, below the registry: the task contract, its spec, and the step's helpers.
+"""What every model's network file shares: the training-task contract and the step's helpers (its spec, which
+names the task, is in ``specs/base.py``).
 
-A model file imports from here (and from ``vae.py`` for the VAE family), never from ``registry.py``, so the
-registry can import every model file without a cycle.
+A model file imports from here (and from ``vae.py`` for the VAE family), never from ``registry.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
-from betavae.config_common import CommonConfig
 from betavae.data.ground_truth import ImageDataset
 
 
@@ -32,20 +29,6 @@ class TrainingTask(Protocol):
         Must raise :class:`DivergedLoss` (see :func:`check_loss`) *before* updating any parameter.
         """
         ...
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One ``--model``: its config section, how it adapts a config to a dataset, and its training task."""
-
-    name: str  # --model NAME
-    title: str  # one line: what it is, after which paper (CLI help, README)
-    task: Callable[[CommonConfig, Any, torch.device], TrainingTask]  # (config, its section, device)
-    prepare: Callable[[CommonConfig, Any, tuple[int, int, int]], None]  # checks and fills the config for the data
-    describe: Callable[[CommonConfig, Any], str]  # the model and its weights in a few words (figure captions)
-    divergence_hint: Callable[[CommonConfig, Any], str]  # what to lower when a run diverges: its actual knobs
-    section: type | None = None  # its own settings: a dataclass of option() fields, or None
-    section_key: str | None = None  # where that section sits in config.json, e.g. "infogan"
 
 
 # A loss per image beyond which a run has diverged although float32 still holds the number. Measured: the paper's
