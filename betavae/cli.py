@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from betavae import __version__
-from betavae.config_common import DEFAULT_THREADS, INT64, MAX_SEED
+from betavae.config_common import DEFAULT_THREADS, INT64, MAX_SEED, CommonConfig
 from betavae.errors import BetaVAEError, DivergedError, StoppedByUser
 from betavae.experiments.registry import MODULES as EXPERIMENT_MODULES  # names only: no torch
+from betavae.settings import add_flags, flag_of, flags_given, leaves, value_parser
 
 # The registries of models and metrics import torch (seconds): they are imported inside main's error handling, so
 # that a Ctrl-C meanwhile ends in one line, never a traceback.
@@ -30,37 +31,11 @@ EXIT_STATUSES = f"""exit status:
        checkpoint kept; the `error:` line names what to lower
   {EXIT_STOPPED}  stopped by Ctrl-C: finished work and a checkpoint are kept; rerun the command to continue"""
 
-# CLI flag → (config section, field); flags left unset keep the config file's (or default) value.
-TRAIN_FLAGS = {
-    "model": (None, "model_type"),
-    "dataset": ("data", "dataset"), "data": ("data", "path"), "subset": ("data", "subset"),
-    "arch": ("model", "arch"), "latents": ("model", "latents"), "likelihood": ("model", "likelihood"),
-    "gaussian_std": ("model", "gaussian_std"),
-    "objective": ("objective", "kind"), "beta": ("objective", "beta"), "beta_norm": ("objective", "beta_norm"),
-    "gamma": ("objective", "gamma"), "capacity_max": ("objective", "capacity_max"),
-    "capacity_steps": ("objective", "capacity_steps"),
-    "optimizer": ("optim", "name"), "lr": ("optim", "lr"),
-    "steps": ("train", "steps"), "batch_size": ("train", "batch_size"), "seed": ("train", "seed"),
-    "device": ("train", "device"), "checkpoint_every": ("train", "checkpoint_every"),
-    "log_every": ("train", "log_every"), "tensorboard": ("train", "tensorboard"),
-    "keep_steps": ("train", "keep_steps"), "threads": ("train", "threads"),
-}  # a model's own settings get their flags from its config section (add_model_flags)
-
+CONFIG = "config"  # argparse dest prefix of the `train` flags derived from the run config's declared settings
 
 def integer(low: int = INT64[0], high: int = INT64[1]) -> typing.Callable[[str], int]:
     """An argparse type: an integer from ``low`` to ``high`` (by default 64 bits, what torch and numpy hold)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a valid int") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text[:20]}{'…' if len(text) > 20 else ''} is outside the allowed range "
-                                             f"{low} to {high}")
-        return value
-
-    parse.__name__ = "int"
-    return parse
+    return value_parser(int, (low, high))
 
 
 SEED = integer(0, MAX_SEED)
@@ -105,38 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "are set aside as NAME.before-restart)")
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--model", help=" | ".join(MODELS) + " (default beta-vae): "
-                       + "; ".join(f"{name}: {spec.title}" for name, spec in MODELS.items()).replace("%", "%%"))
-    train.add_argument("--dataset", help="dsprites (default) | celeba | chairs | faces | folder | synthetic-squares")
-    train.add_argument("--data", help="dsprites: official .npz; folders: the directory made by `betavae data`")
-    train.add_argument("--subset", help="train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8)")
-    train.add_argument("--arch", help="mlp | conv | burgess (default: the paper's for the dataset)")
-    train.add_argument("--latents", type=integer(),
-                       help="number of latent units M (default: the paper's, 10 for 2D shapes, 32 for the rest)")
-    train.add_argument("--likelihood", help="bernoulli | gaussian decoder (default: the paper's for the dataset)")
-    train.add_argument("--gaussian-std", type=float, help="σ of the Gaussian decoder (default 1)")
-    train.add_argument("--objective", help="beta (Eq. 4, default) | capacity (Burgess et al. 2018)")
-    train.add_argument("--beta", type=float, help="β (default: the paper's for the dataset, 4 for dSprites)")
-    train.add_argument("--beta-norm", type=float, help="normalised β = β·M/N (App. A.6); instead of --beta")
-    train.add_argument("--gamma", type=float, help="capacity objective: γ (default 1000)")
-    train.add_argument("--capacity-max", type=float, help="capacity objective: final C in nats (default 25)")
-    train.add_argument("--capacity-steps", type=integer(), help="capacity objective: steps to ramp C (default 1e5)")
-    train.add_argument("--optimizer", help="adagrad | adam (default: the paper's for the architecture)")
-    train.add_argument("--lr", type=float, help="learning rate (default: the paper's)")
-    train.add_argument("--steps", type=integer(), help="training steps (default 1000)")
-    train.add_argument("--batch-size", type=integer(), help="batch size (default 64)")
-    train.add_argument("--seed", type=SEED, help="seed for initialisation, batches and noise (default 0)")
-    train.add_argument("--device", help="auto (default) | cpu | cuda")
-    train.add_argument("--checkpoint-every", type=integer(), help="steps between checkpoints (default 1000)")
-    train.add_argument("--log-every", type=integer(), help="steps between log.jsonl lines (default 100)")
-    train.add_argument("--tensorboard", action="store_const", const=True, help="also log to RUN/tensorboard")
-    train.add_argument("--keep-steps", type=_step_list, metavar="N,N,...",
-                       help="also keep the weights of these steps in RUN/checkpoints/ (evaluate --step N)")
-    train.add_argument("--threads", type=int, help="torch threads the run trains with; part of what decides its "
-                       "numbers, kept for every resume (default 2)")
+    add_flags(train, CommonConfig, CONFIG, by_name=True, more_help={
+        "model_type": " | ".join(MODELS) + ": " + "; ".join(f"{name}: {spec.title}" for name, spec in MODELS.items())})
     train.add_argument("--allow-fewer-cores", action="store_true", help="resume a run whose --threads exceed this "
                        "machine's cores (same numbers, slower)")
-    add_model_flags(train)
+    for key, (section, models) in _model_sections().items():
+        add_flags(train.add_argument_group(f"{', '.join(models)} settings (the {key!r} section of config.json)"),
+                  section, f"{MODEL_SETTING}{key}")
 
     evaluate = commands.add_parser(
         "evaluate", help="disentanglement metrics: the paper's, its dlib variant, Table 2 and later ones",
@@ -220,85 +170,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per field of each model's config section: ``--FIELD-NAME`` unless the field names its flag."""
-    import dataclasses
-
+def _model_sections() -> dict[str, tuple[type, list[str]]]:
+    """Each model section's key → its dataclass and the models that read it."""
     from betavae.models.registry import MODELS
 
     sections: dict[str, tuple[type, list[str]]] = {}
     for name, spec in MODELS.items():
         if spec.section is not None:
             sections.setdefault(spec.section_key, (spec.section, []))[1].append(name)
-    for key, (section, models) in sections.items():
-        group = parser.add_argument_group(f"{', '.join(models)} settings (the {key!r} section of config.json)")
-        hints = typing.get_type_hints(section)
-        for item in dataclasses.fields(section):
-            flag = _model_flag(f"{key}.{item.name}")
-            shown = "" if item.default is None else f" (default {item.default:g})" if isinstance(
-                item.default, float) else f" (default {item.default})"
-            group.add_argument(flag, dest=f"{MODEL_SETTING}{key}:{item.name}", default=None,
-                               type=setting_parser(hints[item.name]), metavar=item.name.upper(),
-                               help=f"{item.metadata.get('help', '')}{shown}".replace("%", "%%"))
+    return sections
 
 
 def _model_flag(path: str) -> str:
-    """The flag of a model setting "section_key.field": ``--field-name`` unless the field names its own."""
-    import dataclasses
-
-    from betavae.models.registry import MODELS
-
+    """The flag of a model setting "section_key.field"."""
     key, name = path.split(".")
-    section = next(spec.section for spec in MODELS.values() if spec.section_key == key)
-    item = next(item for item in dataclasses.fields(section) if item.name == name)
-    return "--" + (item.metadata.get("flag") or name.replace("_", "-"))
+    section, _ = _model_sections()[key]
+    return flag_of(next(leaf for leaf in leaves(section) if leaf.path == name))
 
 
 def model_settings_given(args: argparse.Namespace) -> dict[str, object]:
     """``{"section_key.field": value}`` for every model-setting flag given."""
-    return {dest[len(MODEL_SETTING):].replace(":", "."): value for dest, value in vars(args).items()
-            if dest.startswith(MODEL_SETTING) and value is not None}
+    return {f"{key}.{path}": value for key in _model_sections()
+            for path, value in flags_given(args, f"{MODEL_SETTING}{key}").items()}
 
 
 def add_setting_flags(group: argparse._ArgumentGroup, metric: str, settings_type: type) -> None:
     """One flag per field of a metric's settings dataclass: ``num_bins`` of mig → ``--mig-num-bins``."""
-    from betavae.settings import add_flags
-
     add_flags(group, settings_type, dest=f"setting:{metric}", flag_prefix=metric)
-
-
-def setting_parser(kind):
-    """A function text → value for a settings annotation (int, float, str, a tuple of str; ``X | None``: "none")."""
-    import types
-    import typing
-
-    args = typing.get_args(kind)
-    optional = isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union
-    base = next(arg for arg in args if arg is not type(None)) if optional else kind
-    if typing.get_origin(base) is tuple:
-        convert = lambda text: tuple(part.strip() for part in text.split(",") if part.strip())  # noqa: E731
-    elif base is int:
-        convert = integer()
-    else:
-        convert = base
-
-    def parse(text: str):
-        if optional and text.lower() == "none":
-            return None
-        try:
-            return convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a valid {getattr(base, '__name__', base)}"
-                                             ) from None
-
-    parse.__name__ = getattr(base, "__name__", "value")
-    return parse
-def _step_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(item) for item in text.split(",") if item.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected step numbers separated by commas, e.g. 1000,2000; got {text!r}"
-                                         ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -392,23 +290,21 @@ def train_config(args: argparse.Namespace):
     from betavae.config import RunConfig
     from betavae.models.registry import MODELS, model_spec
 
-    if args.beta is not None and args.beta_norm is not None:
+    given = flags_given(args, CONFIG)  # {"train.steps": 3000, "model_type": "vae", ...}
+    if given.get("objective.beta") is not None and given.get("objective.beta_norm") is not None:
         raise BetaVAEError("give --beta or --beta-norm, not both (β_norm = β·M/N is derived from the other)")
     if (args.resume or args.restart) and not args.config and args.out:  # the saved config, changed by the flags
         from betavae.runs import RunDir
 
-        changes = {(f"{section}.{field}" if section else field): getattr(args, flag)
-                   for flag, (section, field) in TRAIN_FLAGS.items() if getattr(args, flag) is not None}
-        return RunDir(args.out).resumed_config({**changes, **model_settings_given(args)})
+        return RunDir(args.out).resumed_config({**given, **model_settings_given(args)})
     config = RunConfig.load(args.config) if args.config else RunConfig()
-    if args.beta is not None or args.beta_norm is not None:  # a flag replaces the file's β and β_norm
+    if "objective.beta" in given or "objective.beta_norm" in given:  # a flag replaces the file's β and β_norm
         config.objective.beta = config.objective.beta_norm = None
-    if args.model is not None and args.model != config.model_type:
+    if given.get("model_type", config.model_type) != config.model_type:
         config.section = None  # the file's section belongs to its model
-    for flag, (section, field) in TRAIN_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(getattr(config, section) if section else config, field, value)
+    for path, value in given.items():
+        section, _, name = path.rpartition(".")
+        setattr(getattr(config, section) if section else config, name, value)
     spec = model_spec(config.model_type)
     for path, value in model_settings_given(args).items():
         key, field = path.split(".")

@@ -30,7 +30,6 @@ from betavae.config_common import (  # noqa: F401  (re-exported: the classes a c
     OptimConfig,
     TrainConfig,
     dataset_defaults,
-    from_dict_into,
     validate_section,
 )
 from betavae.errors import BetaVAEError
@@ -39,6 +38,7 @@ from betavae.models.registry import MODELS, model_spec
 from betavae.models.specs.base import ModelSpec
 from betavae.models.specs.dcign import DCIGNConfig  # noqa: F401  (re-exported for scripts written before the registry)
 from betavae.models.specs.infogan import InfoGANConfig  # noqa: F401
+from betavae.settings import from_dict
 
 # Before the model registry every config.json held every model's section; a run's own one is read, the others
 # (never used by that run) are dropped.
@@ -85,7 +85,7 @@ class RunConfig(CommonConfig):
         spec = MODELS.get(values.get("model_type", "beta-vae"))  # an unknown model is named by validate()
         section = None
         if spec is not None and spec.section_key is not None and spec.section_key in values:
-            section = from_dict_into(spec.section, values.pop(spec.section_key), spec.section_key)
+            section = from_dict(spec.section, values.pop(spec.section_key), spec.section_key)
         for key in LEGACY_SECTIONS:
             values.pop(key, None)
         if "section" in values:  # the slot is internal: in config.json a model's section sits under its own key
@@ -93,7 +93,7 @@ class RunConfig(CommonConfig):
             where = (f"sit under the key {spec.section_key!r}" if spec and spec.section_key else
                      "are the common sections (model, objective, optim, train); it has no section of its own")
             raise BetaVAEError(f"unknown key 'section' in config; remove it: the settings of --model {model} {where}")
-        common = from_dict_into(CommonConfig, values, "config")
+        common = from_dict(CommonConfig, values, "config")
         common.section = section
         return cls(**{field.name: getattr(common, field.name) for field in dataclasses.fields(CommonConfig)})
 

@@ -1,7 +1,9 @@
 """The parts of a run's configuration that every model shares: data, network, objective, optimiser, loop.
 
-Plain dataclasses, validated on load. A model's own settings are a section dataclass in its file under
-``models/`` (declared with :func:`option`); ``config.RunConfig`` puts the two together.
+Dataclasses whose fields are declared once with ``settings.field`` (here ``setting``): default, help, bounds or
+choices, flag, and whether a resume may change it; validation, the ``train`` command's flags and the settings a
+resume may change all follow from those declarations. A model's own settings are a section dataclass in its spec
+under ``models/specs/`` (declared the same way); ``config.RunConfig`` puts the two together.
 
 β is given either directly or normalised (App. A.6): ``β_norm = β·M/N`` with M latent units and
 N input pixels (C·H·W). Both are resolved and recorded in ``config.json``.
@@ -13,14 +15,14 @@ reconstruction term is *summed* over pixels, the KL *summed* over latent units, 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import types
-import typing
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from betavae.errors import BetaVAEError
+from betavae.settings import INT_RANGE as INT64  # noqa: F401  (what a config's integers may hold: 64 bits)
+from betavae.settings import field as setting
+from betavae.settings import validate as validate_settings
 
 ARCHITECTURES = ("mlp", "conv", "burgess")
 LIKELIHOODS = ("bernoulli", "gaussian")
@@ -33,7 +35,6 @@ DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 2
 # Seeds go to torch, numpy and scikit-learn; the last takes 32-bit seeds only, so every seed lies in its range.
 MAX_SEED = 2**32 - 1
-INT64 = (-(2**63), 2**63 - 1)  # what a config's integers may hold: torch and numpy take 64 bits at most
 
 # Table 1: the 2D-shapes MLP was trained with Adagrad (lr 1e-2), the conv nets with Adam (lr 1e-4);
 # Burgess et al. (2018) used Adam with lr 5e-4.
@@ -71,65 +72,76 @@ def dataset_defaults(dataset: str) -> DatasetDefaults:
     return PAPER_DEFAULTS.get(dataset, PAPER_DEFAULTS["folder"])
 
 
+class Section:
+    """A section of the run config (``KEY`` in config.json): its declared settings validate themselves."""
+
+    KEY: ClassVar[str]
+
+    def validate(self) -> None:
+        validate_settings(self, self.KEY)
+
+
 @dataclass
-class DataConfig:
+class DataConfig(Section):
     """Which images to train on."""
 
-    dataset: str = "dsprites"
-    path: str | None = None  # dSprites: official .npz (else generated); folders: the prepared cache dir
-    subset: str | None = None  # e.g. "stride:pos_x=2,pos_y=2" (App. A.8); None = the full set
+    KEY = "data"
+
+    dataset: str = setting("dsprites", "dsprites | celeba | chairs | faces | folder | synthetic-squares, or a "
+                           "benchmark dataset prepared by `betavae data`")
+    path: str | None = setting(None, "dsprites: the official .npz (else generated); folders: the directory made by "
+                               "`betavae data`", flag="data")
+    subset: str | None = setting(None, "train on part of a factor grid, e.g. stride:pos_x=2,pos_y=2 (App. A.8); "
+                                 "default: the full set")
 
 
 @dataclass
-class ModelConfig:
-    """Architecture (Table 1) and decoder likelihood."""
+class ModelConfig(Section):
+    """Architecture (Table 1) and decoder likelihood; None: the paper's choice for the dataset (PAPER_DEFAULTS)."""
 
-    arch: str | None = None  # None: the paper's choice for the dataset (PAPER_DEFAULTS)
-    latents: int | None = None  # None: the paper's choice for the dataset (10 for 2D shapes, 32 for the rest)
-    likelihood: str | None = None  # None: the paper's choice for the dataset
-    image_shape: tuple[int, int, int] | None = None  # None: taken from the dataset
-    gaussian_std: float = 1.0  # fixed σ of the Gaussian decoder p(x|z) = N(x; f(z), σ²I)
+    KEY = "model"
+
+    arch: str | None = setting(None, "mlp | conv | burgess (default: the paper's for the dataset)",
+                               choices=ARCHITECTURES, flag="arch")
+    latents: int | None = setting(None, "number of latent units M (default: the paper's, 10 for 2D shapes, 32 for "
+                                  "the rest)", minimum=1, wording="a positive integer", hint="e.g. --latents 10")
+    likelihood: str | None = setting(None, "bernoulli | gaussian decoder (default: the paper's for the dataset)",
+                                     choices=LIKELIHOODS, flag="likelihood")
+    image_shape: tuple[int, int, int] | None = setting(None, "(C, H, W); taken from the dataset", cli=False)
+    gaussian_std: float = setting(1.0, "fixed σ of the Gaussian decoder p(x|z) = N(x; f(z), σ²I)", above=0)
 
     @property
     def num_pixels(self) -> int:
         channels, height, width = self.image_shape
         return channels * height * width
 
-    def validate(self) -> None:
-        if self.latents is not None and (not isinstance(self.latents, int) or self.latents < 1):
-            raise BetaVAEError(f"latents must be a positive integer, got {self.latents!r}; e.g. --latents 10")
-        if self.arch is None or self.likelihood is None or self.image_shape is None or self.latents is None:
-            return  # filled in by RunConfig.resolve
-        check_choice("arch", self.arch, ARCHITECTURES)
-        check_choice("likelihood", self.likelihood, LIKELIHOODS)
+    def check(self) -> None:
+        if self.image_shape is None or self.arch is None:
+            return  # filled in by resolve
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise BetaVAEError(f"image_shape must be (C, H, W) with positive sizes, got {self.image_shape}")
         if tuple(self.image_shape[1:]) != (64, 64):
             raise BetaVAEError(f"the {self.arch} architecture takes 64x64 images, got {self.image_shape[1:]}; "
                                "prepare the data with --size 64")
-        if self.gaussian_std <= 0:
-            raise BetaVAEError(f"gaussian_std must be > 0, got {self.gaussian_std}")
 
 
 @dataclass
-class ObjectiveConfig:
+class ObjectiveConfig(Section):
     """Eq. 4 (β-VAE) or the capacity-controlled objective of Burgess et al. (2018)."""
 
-    kind: str = "beta"
-    beta: float | None = None  # the paper's β; give this or beta_norm
-    beta_norm: float | None = None  # App. A.6: β_norm = β·M/N
-    gamma: float = 1000.0  # capacity objective: recon + γ·|KL − C| (Burgess et al.: γ = 1000, C → 25 over 1e5 steps)
-    capacity_max: float = 25.0  # nats, reached after capacity_steps
-    capacity_steps: int = 100_000
+    KEY = "objective"
 
-    def validate(self) -> None:
-        check_choice("objective", self.kind, OBJECTIVES)
-        for name in ("beta", "beta_norm"):
-            value = getattr(self, name)
-            if value is not None and not (value >= 0):  # also rejects NaN
-                raise BetaVAEError(f"{name} must be >= 0, got {value}; β < 0 would reward a larger KL")
-        if self.gamma < 0 or self.capacity_max < 0 or self.capacity_steps < 1:
-            raise BetaVAEError("capacity objective needs gamma >= 0, capacity_max >= 0 and capacity_steps >= 1")
+    kind: str = setting("beta", "beta (Eq. 4) | capacity (Burgess et al. 2018)", choices=OBJECTIVES,
+                        flag="objective")
+    beta: float | None = setting(None, "β (default: the paper's for the dataset, 4 for dSprites)", minimum=0,
+                                 hint="β < 0 would reward a larger KL")
+    beta_norm: float | None = setting(None, "normalised β = β·M/N (App. A.6); instead of --beta", minimum=0,
+                                      hint="β < 0 would reward a larger KL")
+    # Burgess et al.: γ = 1000, C → 25 nats over 1e5 steps
+    gamma: float = setting(1000.0, "capacity objective: γ in recon + γ·|KL − C|", minimum=0)
+    capacity_max: float = setting(25.0, "capacity objective: final C in nats", minimum=0)
+    capacity_steps: int = setting(100_000, "capacity objective: steps to ramp C", minimum=1,
+                                  wording="a positive integer")
 
     def resolve(self, model: ModelConfig, default_beta: float) -> None:
         """Fill in whichever of β / β_norm was not given (neither: the paper's β for the dataset)."""
@@ -146,17 +158,14 @@ class ObjectiveConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Section):
     """Optimiser; None means the paper's choice for the architecture (Table 1)."""
 
-    name: str | None = None
-    lr: float | None = None
+    KEY = "optim"
 
-    def validate(self) -> None:
-        if self.name is not None:
-            check_choice("optimizer", self.name, OPTIMIZERS)
-        if self.lr is not None and not (self.lr > 0):
-            raise BetaVAEError(f"lr must be > 0, got {self.lr}")
+    name: str | None = setting(None, "adagrad | adam (default: the paper's for the architecture)",
+                               choices=OPTIMIZERS, flag="optimizer")
+    lr: float | None = setting(None, "learning rate (default: the paper's)", above=0)
 
     def resolve(self, model: ModelConfig, objective: str = "beta") -> None:
         paper_name, paper_lr = CAPACITY_OPTIMIZER if objective == "capacity" else PAPER_OPTIMIZER[model.arch]
@@ -167,32 +176,33 @@ class OptimConfig:
             self.lr = 1e-2 if self.name == "adagrad" else 1e-4
 
 
+POSITIVE = {"minimum": 1, "wording": "a positive integer"}
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(Section):
     """The loop: how long, how big a batch, which seed, where."""
 
-    steps: int = 1000
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    tensorboard: bool = False
-    keep_steps: tuple[int, ...] = ()  # also keep the weights of these steps in RUN/checkpoints/ (training curves)
-    # torch's intra-op threads: on a CPU, float sums split across threads round differently, so the thread count
-    # decides a run's numbers like its seed does; every executor and every resume trains with this one.
-    threads: int = DEFAULT_THREADS
+    KEY = "train"
 
-    def validate(self) -> None:
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise BetaVAEError(f"{name} must be a positive integer, got {value!r}")
+    steps: int = setting(1000, "training steps", **POSITIVE)
+    batch_size: int = setting(64, "batch size", **POSITIVE)
+    seed: int = setting(0, "seed for initialisation, batches and noise", minimum=0, maximum=MAX_SEED,
+                        wording=f"an integer from 0 to {MAX_SEED} (2**32 - 1)")
+    device: str = setting("auto", "auto | cpu | cuda", choices=DEVICES, flag="device", resume=True)
+    checkpoint_every: int = setting(1000, "steps between checkpoints", resume=True, **POSITIVE)
+    log_every: int = setting(100, "steps between log.jsonl lines", resume=True, **POSITIVE)
+    tensorboard: bool = setting(False, "also log to RUN/tensorboard", resume=True)
+    keep_steps: tuple[int, ...] = setting((), "also keep the weights of these steps in RUN/checkpoints/ (evaluate "
+                                          "--step N), e.g. 1000,2000", minimum=1, wording="positive step numbers",
+                                          resume=True)
+    # On a CPU, float sums split across threads round differently, so the thread count decides a run's numbers like
+    # its seed does; every executor and every resume trains with this one.
+    threads: int = setting(DEFAULT_THREADS, "torch threads the run trains with; part of what decides its numbers, "
+                           "kept for every resume", **POSITIVE)
+
+    def check(self) -> None:
         self.keep_steps = tuple(sorted(set(self.keep_steps)))
-        if any(step < 1 for step in self.keep_steps):
-            raise BetaVAEError(f"keep_steps must be positive step numbers, got {list(self.keep_steps)}")
-        check_seed(self.seed, "seed")
-        check_choice("device", self.device, DEVICES)
 
 
 @dataclass
@@ -200,20 +210,19 @@ class CommonConfig:
     """What every run has, whatever its model, and the chosen model's own section (``config.RunConfig`` types and
     checks it against the model registry, which this module cannot see)."""
 
-    model_type: Literal["beta-vae"] | str = "beta-vae"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    section: Any = None  # the model's settings (a dataclass of its file's, e.g. InfoGANConfig); None: its defaults
+    model_type: str = setting("beta-vae", "the model to train",
+                                                    flag="model")
+    data: DataConfig = setting(default_factory=DataConfig)
+    model: ModelConfig = setting(default_factory=ModelConfig)
+    objective: ObjectiveConfig = setting(default_factory=ObjectiveConfig)
+    optim: OptimConfig = setting(default_factory=OptimConfig)
+    train: TrainConfig = setting(default_factory=TrainConfig)
+    # the model's settings (a dataclass of its spec's, e.g. InfoGANConfig); None: its defaults
+    section: Any = setting(None, cli=False)
 
     def validate(self) -> CommonConfig:
-        check_field_types(self, "config")
         for name in COMMON_SECTIONS:
-            check_field_types(getattr(self, name), name)
-        for part in (self.model, self.objective, self.optim, self.train):
-            part.validate()
+            getattr(self, name).validate()
         return self
 
     def resolve(self, image_shape: tuple[int, int, int]) -> CommonConfig:
@@ -233,80 +242,13 @@ class CommonConfig:
 COMMON_SECTIONS = ("data", "model", "objective", "optim", "train")
 
 
-# --- a model's own section: fields declared with their help, bounds and flag --------------------------------------
-
-def option(default: Any, help: str, *, minimum: float | None = None, above: float | None = None,
-           choices: tuple[str, ...] | None = None, flag: str | None = None) -> Any:
-    """A field of a model's config section: its default, help text, bounds (``minimum``: value >= it; ``above``:
-    value > it) or choices, and its CLI flag when not ``--field-name``."""
-    return field(default=default, metadata={"help": help, "minimum": minimum, "above": above, "choices": choices,
-                                            "flag": flag})
+# A model's own section (``models/specs/*.py``) declares its fields the same way; ``option`` is its historic name.
+option = setting
 
 
 def validate_section(section: Any, where: str) -> None:
-    """Types, then each :func:`option`'s bounds and choices, then the section's own ``check()`` if it has one."""
-    check_field_types(section, where)
-    for item in dataclasses.fields(section):
-        value, meta = getattr(section, item.name), item.metadata
-        if value is None:
-            continue
-        if meta.get("choices") is not None:
-            check_choice(f"{where}.{item.name}", value, meta["choices"])
-        minimum, above = meta.get("minimum"), meta.get("above")
-        if minimum is not None and not value >= minimum or above is not None and not value > above:
-            bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}"
-            raise BetaVAEError(f"{where}.{item.name} must be {bound}, got {value!r}")
-    check = getattr(section, "check", None)
-    if check is not None:
-        check()
-
-
-
-def check_field_types(part: Any, where: str) -> None:
-    """Each field holds a value of its declared type (a JSON config can hold anything); numbers are finite."""
-    hints = typing.get_type_hints(type(part))
-    for config_field in dataclasses.fields(part):
-        value, hint = getattr(part, config_field.name), hints[config_field.name]
-        if dataclasses.is_dataclass(value):
-            continue
-        if not _matches(value, hint):
-            expected = hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
-            raise BetaVAEError(f"{where}.{config_field.name} must be {expected}, got {_short(value)}")
-        if any(not INT64[0] <= number <= INT64[1] for number in _integers(value)):
-            raise BetaVAEError(f"{where}.{config_field.name} holds {_short(value)}, beyond 64 bits: integers in a "
-                               f"config lie from {INT64[0]} to {INT64[1]}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise BetaVAEError(f"{where}.{config_field.name} must be a finite number, got {value!r}")
-
-
-def _integers(value: Any) -> list[int]:
-    """The integers in a field's value (itself, or the items of a tuple)."""
-    items = value if isinstance(value, (tuple, list)) else [value]
-    return [item for item in items if isinstance(item, int) and not isinstance(item, bool)]
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, argument) for argument in arguments)
-    if origin is Literal:
-        return value in arguments
-    if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
-        return isinstance(value, (tuple, list)) and all(_matches(item, arguments[0]) for item in value)
-    if origin is tuple:
-        return (isinstance(value, (tuple, list)) and len(value) == len(arguments)
-                and all(_matches(item, argument) for item, argument in zip(value, arguments)))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    return True
+    """Types, bounds and choices of each field, then the section's own ``check()`` if it has one."""
+    validate_settings(section, where)
 
 
 def check_seed(value: Any, name: str) -> None:
@@ -320,27 +262,3 @@ def _short(value: Any) -> str:
     if isinstance(value, int) and abs(value) >= 10**40:
         return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
     return repr(value)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise BetaVAEError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")
-
-
-def from_dict_into(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise BetaVAEError(f"{where} must be a JSON object, got {type(values).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise BetaVAEError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
-    kwargs: dict[str, Any] = {}
-    for name, value in values.items():
-        default = getattr(cls(), name)
-        if dataclasses.is_dataclass(default):
-            kwargs[name] = from_dict_into(type(default), value, f"{where}.{name}")
-        elif name in ("image_shape", "keep_steps") and isinstance(value, list):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)

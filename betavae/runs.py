@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from betavae.config import RunConfig
+from betavae.config import CommonConfig, RunConfig
 from betavae.errors import BetaVAEError
 from betavae.io import (
     atomic_torch_save,
@@ -49,6 +49,7 @@ from betavae.io import (
     remove_temp_files,
 )
 from betavae.models.registry import build_model
+from betavae.settings import flag_of, leaves, resumable_paths
 
 FINISHED, DIVERGED, RUNNING, INTERRUPTED = "finished", "diverged", "running", "interrupted"
 # What only the process training a run writes (holding its lock); eval.json has its own lock.
@@ -59,8 +60,7 @@ CHECKPOINT_FORMAT = 2
 # What a resume may change: settings that alter no number the run computes (a resumed run is bit-identical
 # whatever they are; the device's kind is checked against the checkpoint's separately). ``train.steps`` may
 # grow too: that extends the run.
-RESUME_SETTINGS = ("train.device", "train.log_every", "train.checkpoint_every", "train.tensorboard",
-                   "train.keep_steps")
+RESUME_SETTINGS = resumable_paths(CommonConfig)  # declared on the fields: settings.field(..., resume=True)
 
 
 class RunDir:
@@ -340,10 +340,11 @@ def resume_config(saved: RunConfig, changes: dict[str, Any], where: str | Path) 
     values = flat_config(saved)
     refused = _refused_changes(values, changes)
     if refused:
+        free = ", ".join(flag_of(leaf) if leaf.flag else f"--{leaf.path.rpartition('.')[2].replace('_', '-')}"
+                         for leaf in leaves(CommonConfig) if leaf.resume)
         raise BetaVAEError(f"{where} holds a different run: {refused}; a resume may change only --steps (to extend "
-                           "the run) and settings that change no number (--log-every, --checkpoint-every, "
-                           "--tensorboard, --device); drop that option to continue the run, or train into another "
-                           "--out")
+                           f"the run) and settings that change no number ({free}); drop that option to continue the "
+                           "run, or train into another --out")
     values.update(changes)
     sections: dict[str, Any] = {}
     for name, value in values.items():

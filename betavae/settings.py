@@ -26,14 +26,15 @@ INT_RANGE = (-(2 ** 63), 2 ** 63 - 1)  # what torch and numpy take as a seed or 
 
 
 def field(default: Any = MISSING, help: str = "", *, default_factory: Any = MISSING, minimum: float | None = None,
-          above: float | None = None, choices: tuple[str, ...] | None = None, flag: str | None = None,
-          resume: bool = False, wording: str | None = None, hint: str = "", cli: bool = True) -> Any:
-    """A setting: its default, help (``--help`` and docs), bounds (``minimum``: value >= it, ``above``: value > it)
-    or ``choices``, its flag when not ``--field-name``, whether ``--resume`` may change it (it changes no number),
-    how its bound reads in an error (``wording``, e.g. "a positive integer") plus a ``hint``, and whether it has a
-    flag at all (``cli``)."""
-    metadata = {"help": help, "minimum": minimum, "above": above, "choices": choices, "flag": flag,
-                "resume": resume, "wording": wording, "hint": hint, "cli": cli}
+          above: float | None = None, maximum: int | None = None, choices: tuple[str, ...] | None = None,
+          flag: str | None = None, resume: bool = False, wording: str | None = None, hint: str = "",
+          cli: bool = True) -> Any:
+    """A setting: its default, help (``--help`` and docs), bounds (``minimum``: value >= it, ``above``: value > it;
+    ``maximum``, for an integer, also checked as its flag is read) or ``choices``, its flag when not
+    ``--field-name``, whether ``--resume`` may change it (it changes no number), how its bound reads in an error
+    (``wording``, e.g. "a positive integer") plus a ``hint``, and whether it has a flag at all (``cli``)."""
+    metadata = {"help": help, "minimum": minimum, "above": above, "maximum": maximum, "choices": choices,
+                "flag": flag, "resume": resume, "wording": wording, "hint": hint, "cli": cli}
     return dataclasses.field(default=default, default_factory=default_factory, metadata=metadata)
 
 
@@ -57,6 +58,7 @@ class Leaf:
     choices: tuple[str, ...] | None
     resume: bool
     cli: bool
+    range: tuple[int, int] = INT_RANGE  # an integer flag's allowed values, checked as it is read
 
 
 def leaves(cls: type, prefix: str = "") -> list[Leaf]:
@@ -71,8 +73,10 @@ def leaves(cls: type, prefix: str = "") -> list[Leaf]:
             found += leaves(kind if dataclasses.is_dataclass(kind) else type(default), f"{prefix}{item.name}.")
             continue
         meta = item.metadata
+        bounded = meta.get("maximum") is not None
+        span = (int(meta.get("minimum") or 0), meta["maximum"]) if bounded else INT_RANGE
         found.append(Leaf(prefix + item.name, kind, default, meta.get("help", ""), meta.get("flag"),
-                          meta.get("choices"), bool(meta.get("resume")), meta.get("cli", True)))
+                          meta.get("choices"), bool(meta.get("resume")), meta.get("cli", True), span))
     return found
 
 
@@ -110,18 +114,21 @@ def _check_value(item: dataclasses.Field, value: Any, hint: Any, path: str) -> N
         if not isinstance(number, numbers.Integral) and not math.isfinite(number):
             raise SettingError(item.name, f"{path} must be a finite number, got {value!r}")
         if isinstance(number, numbers.Integral) and not INT_RANGE[0] <= number <= INT_RANGE[1]:
-            raise SettingError(item.name, f"{path} must lie within 64-bit integers ({INT_RANGE[0]} to "
-                                          f"{INT_RANGE[1]}), got a number of {len(str(abs(number)))} digits")
+            digits = int(abs(number).bit_length() * math.log10(2)) + 1  # str() refuses over 4,300 digits
+            raise SettingError(item.name, f"{path} holds a number of about {digits} digits, beyond 64 bits: "
+                                          f"integers in settings lie from {INT_RANGE[0]} to {INT_RANGE[1]}")
     if value is None:
         return
     meta = item.metadata
     if meta.get("choices") is not None and value not in meta["choices"]:
-        name = path.rpartition(".")[2] if meta.get("flag") is None else meta["flag"]
+        name = meta["flag"] or path  # the flag the user typed where it names one, else the setting's path
         raise SettingError(item.name, f"unknown {name} {value!r}; choose one of: {', '.join(meta['choices'])}")
-    minimum, above = meta.get("minimum"), meta.get("above")
+    minimum, above, maximum = meta.get("minimum"), meta.get("above"), meta.get("maximum")
     for number in _numbers(value):
-        if minimum is not None and not number >= minimum or above is not None and not number > above:
-            bound = meta.get("wording") or (f">= {minimum:g}" if minimum is not None else f"> {above:g}")
+        if (minimum is not None and not number >= minimum or above is not None and not number > above
+                or maximum is not None and not number <= maximum):
+            bound = meta.get("wording") or (f"from {minimum:g} to {maximum}" if maximum is not None else
+                                            f">= {minimum:g}" if minimum is not None else f"> {above:g}")
             hint = f"; {meta['hint']}" if meta.get("hint") else ""
             raise SettingError(item.name, f"{path} must be {bound}, got {value!r}{hint}")
 
@@ -176,7 +183,7 @@ def from_dict(cls: type, values: Any, where: str, strict: bool = True) -> Any:
         if name not in known:
             continue
         kind = hints[name]
-        if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+        if dataclasses.is_dataclass(kind):  # a nested section: a JSON object itself
             kwargs[name] = from_dict(kind, value, f"{where}.{name}", strict)
         else:
             kwargs[name] = tuple(value) if isinstance(value, list) and _is_tuple(kind) else value
@@ -230,21 +237,27 @@ def flag_of(leaf: Leaf, prefix: str = "") -> str:
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, dest: str,
-              flag_prefix: str = "", show_defaults: bool = True) -> None:
+              flag_prefix: str = "", show_defaults: bool = True, by_name: bool = False,
+              more_help: dict[str, str] | None = None) -> None:
     """One flag per setting of ``cls`` (``cli=False`` ones excepted), stored as ``DEST:path``; flags not given stay
-    out of the namespace (see :func:`flags_given`). Help: the setting's own, plus its default."""
+    out of the namespace (see :func:`flags_given`). Help: the setting's own, plus its default, plus ``more_help``'s
+    text for its path (what only a caller knows, e.g. a registry's names). ``by_name``: a nested setting's flag is
+    its own name (``train.steps`` → ``--steps``), not its path."""
     for leaf in leaves(cls):
         if not leaf.cli:
             continue
         shown = f" (default {_shown_default(leaf.default)})" if show_defaults and leaf.default is not None else ""
-        text = f"{leaf.help}{shown}".replace("%", "%%")
-        flag, name = flag_of(leaf, flag_prefix), f"{dest}:{leaf.path}"
+        extra = f"; {more_help[leaf.path]}" if more_help and leaf.path in more_help else ""
+        text = f"{leaf.help}{shown}{extra}".replace("%", "%%")
+        named = dataclasses.replace(leaf, path=leaf.path.rpartition(".")[2]) if by_name else leaf
+        flag, name = flag_of(named, flag_prefix), f"{dest}:{leaf.path}"
         if leaf.type is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=text)
         else:
-            parser.add_argument(flag, dest=name, type=value_parser(leaf.type), default=argparse.SUPPRESS,
-                                metavar=leaf.path.rpartition(".")[2].upper(), help=text)
+            parser.add_argument(flag, dest=name, type=value_parser(leaf.type, leaf.range), default=argparse.SUPPRESS,
+                                metavar=(named.flag or named.path.rpartition(".")[2]).replace("-", "_").upper(),
+                                help=text)
 
 
 def _shown_default(value: Any) -> str:
@@ -261,9 +274,10 @@ def flags_given(args: argparse.Namespace, dest: str) -> dict[str, Any]:
     return {name[len(start):]: value for name, value in vars(args).items() if name.startswith(start)}
 
 
-def value_parser(kind: Any):
+def value_parser(kind: Any, span: tuple[int, int] = INT_RANGE):
     """A function text → value for a setting's annotation (int, float, str, bool, tuples of them as "a,b";
-    ``X | None``: "none")."""
+    ``X | None``: "none"); integers outside ``span`` (by default 64 bits, what torch and numpy hold) are refused
+    as the flag is read."""
     arguments = typing.get_args(kind)
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
     base = next(argument for argument in arguments if argument is not type(None)) if optional else kind
@@ -277,6 +291,13 @@ def value_parser(kind: Any):
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
             return text.lower() in ("true", "1", "yes")
+    elif base is int:
+        def convert(text: str) -> int:
+            value = int(text)
+            if not span[0] <= value <= span[1]:
+                shown = f"{text[:20]}{'…' if len(text) > 20 else ''}"
+                raise argparse.ArgumentTypeError(f"{shown} is outside the allowed range {span[0]} to {span[1]}")
+            return value
     else:
         convert = base
 
@@ -286,7 +307,8 @@ def value_parser(kind: Any):
         try:
             return convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {getattr(base, '__name__', base)}") from None
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a valid {getattr(base, '__name__', base)}"
+                                             ) from None
 
     parse.__name__ = getattr(base, "__name__", "value")
     return parse
