@@ -312,14 +312,17 @@ def _report(ctx: ExperimentContext, result: CurveResult) -> Report:
                      (" The paper (Fig. 6): VAE 61.58 ± 0.5, β-VAE 99.23 ± 0.1." if paper_applies else ""))
     report.table(["step", *[curve.label for curve in curve_list], "gap β = 4 − β = 1"],
                  _table_rows(summary, curve_list))
-    factors = data.factor_names
+    labelled = {name for point in points for name in point["metric_per_factor"]}
+    factors = [name for name in data.factor_names if name in labelled]  # the paper's metric never asks for shape
     per_factor = [[point["step"], f"{point['curve']} s{point['seed']}",
                    *[f"{100 * point['metric_per_factor'].get(name, float('nan')):.1f}" for name in factors]]
                   for point in sorted(points, key=lambda p: (p["step"], p["curve"], p["seed"]))]
     if per_factor:
         report.heading("The metric's per-factor accuracy (%) at each kept step")
         report.paragraph("How often the metric's classifier names each factor correctly (test points where that "
-                         "factor was held fixed), mean over classifier seeds.")
+                         "factor was held fixed), mean over classifier seeds." +
+                         "".join(f" {name} is not a label of the paper's metric." for name in data.factor_names
+                                 if name not in labelled))
         report.table(["step", "run", *factors], per_factor)
     if later:
         report.heading("Later metrics at each kept step")
