@@ -30,7 +30,7 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
     """Per-factor accuracy of every row (mean ± std over model seeds) as a report section, with App. A.5's ranking
     sentences checked on dSprites; returns the numbers ({"rows": …, "paper_claims": …})."""
     settings = eval_settings(ctx.budget, data).get("table2")
-    names = list(data.factor_names)
+    names = data.true_factor_names
     table, summary = [], []
     for result in results:
         accuracies = [metric_result(e, "table2")["per_factor"] for e in result.evaluations if e is not None]
@@ -43,8 +43,8 @@ def add_table2(report: Report, results: list[RowResult], data: GroundTruthData, 
                       f"{100 * np.mean(list(means.values())):.1f}"])
         summary.append({"key": result.row.key, "label": result.row.label, "mean": means, "std": stds,
                         "models": len(accuracies), "diverged": result.diverged})
-    table.append(["chance", *[f"{100 / size:.1f}" for size in data.factor_sizes],
-                  f"{100 * np.mean([1 / size for size in data.factor_sizes]):.1f}"])
+    table.append(["chance", *[f"{100 / size:.1f}" for size in data.true_factor_sizes],
+                  f"{100 * np.mean([1 / size for size in data.true_factor_sizes]):.1f}"])
     report.heading("Table 2: factor classification (App. A.5)")
     report.paragraph(
         f"For each factor, a linear softmax classifier (Adagrad, lr {settings.classifier.lr}) predicts its class "
@@ -68,7 +68,7 @@ def paper_claims(summary: list[dict], data: GroundTruthData) -> list[dict]:
     """App. A.5's four ranking sentences, each checked against our per-factor accuracies (ground truth excluded:
     it is the ceiling, not a competitor). A claim about a row we did not score says so."""
     rows = {row["key"]: row for row in summary if row.get("key") != "ground-truth"}
-    chance = dict(zip(data.factor_names, (1 / size for size in data.factor_sizes)))
+    chance = dict(zip(data.true_factor_names, (1 / size for size in data.true_factor_sizes)))
     average = {key: float(np.mean(list(row["mean"].values()))) for key, row in rows.items()}
     ranked = sorted(average, key=average.get, reverse=True)
     labels = {key: row["label"] for key, row in rows.items()}
@@ -87,7 +87,7 @@ def paper_claims(summary: list[dict], data: GroundTruthData) -> list[dict]:
     claims = [rank_claim("β-VAE is best on average over the five factors", "beta-vae-b4", 0),
               rank_claim("DC-IGN is second", "dcign", 1)]
     if "ica" in rows:
-        gains = {factor: above_chance("ica", factor) for factor in data.factor_names}
+        gains = {factor: above_chance("ica", factor) for factor in data.true_factor_names}
         others = {factor: gain for factor, gain in gains.items() if factor != "shape"}
         agree = gains["shape"] > 0.5 and max(others.values()) < 0.5
         claims.append({"claim": "ICA does well only on shape", "verdict": "agrees" if agree else "disagrees",
