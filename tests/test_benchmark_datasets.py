@@ -271,6 +271,10 @@ def test_loading_refuses_a_missing_or_damaged_cache(tmp_path, monkeypatch):
         load_dataset("cars3d")
     out = _prepare("mpi3d-toy", mpi3d_file(tmp_path / "mpi3d_toy.npz", MPI3D), None, MPI3D)
     assert out == tmp_path / "data" / "mpi3d-toy" and load_dataset("mpi3d-toy").num_images == 96
+    whole = (out / IMAGES_FILE).read_bytes()
+    (out / IMAGES_FILE).write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(BetaVAEError, match=r"cannot read .*images.npy \(buffer is too small.*--force"):
+        load_dataset("mpi3d-toy")
     np.save(out / IMAGES_FILE, np.zeros((95, 3, 64, 64), np.uint8))
     with pytest.raises(BetaVAEError, match=r"expected uint8\[96, 3, 64, 64\]; rebuild it with .*--force"):
         load_dataset("mpi3d-toy")
