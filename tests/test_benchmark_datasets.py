@@ -244,6 +244,8 @@ def test_the_cache_is_written_once_atomically_and_respects_the_umask(tmp_path):
     assert (images.stat().st_mtime_ns, grid.stat().st_mtime_ns) == stamps
     _prepare("mpi3d-real", source, out, MPI3D, force=True)
     assert grid.stat().st_mtime_ns != stamps[1]
+    images.unlink()  # a damaged cache is rebuilt, not taken for ready
+    assert load_dataset("mpi3d-real", str(_prepare("mpi3d-real", source, out, MPI3D))).num_images == 96
     whole = source.read_bytes()
     (tmp_path / "cut.npz").write_bytes(whole[:len(whole) // 2])
     with pytest.raises(BetaVAEError, match="truncated"):  # refused before anything is written

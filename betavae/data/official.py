@@ -114,7 +114,7 @@ class OfficialGrid:
         path = path.resolve()
         out = Path(out_dir).expanduser() if out_dir is not None else default_cache_dir(self.name)
         request = {"format": CACHE_FORMAT, "dataset": self.name, "factor_sizes": list(sizes), "source": str(path)}
-        if not force and _stored_request(out) == request:
+        if not force and self._complete(out, request):
             return out
         reading = self.read(path, sizes)
         ensure_writable_dir(out)
@@ -127,6 +127,14 @@ class OfficialGrid:
             "info": reading.info, "betavae_version": betavae.__version__})
         return out
 
+    def _complete(self, out_dir: Path, request: dict) -> bool:
+        """A cache in ``out_dir`` that opens cleanly and was made for exactly ``request``."""
+        try:
+            meta, _ = _open_cache(self, out_dir)
+        except BetaVAEError:
+            return False
+        return meta["request"] == request
+
     def load(self, path: str | Path | None = None, progress: bool = True) -> CachedGrid:
         """The prepared cache in ``path`` (default $BETAVAE_DATA_DIR/NAME), validated and memory-mapped."""
         out = Path(path).expanduser() if path is not None else default_cache_dir(self.name)
@@ -134,11 +142,6 @@ class OfficialGrid:
         return CachedGrid(self, out, meta, images)
 
 
-def _stored_request(out_dir: Path) -> dict | None:
-    try:
-        return json.loads((out_dir / GRID_FILE).read_text()).get("request")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _open_cache(grid: OfficialGrid, out_dir: Path) -> tuple[dict, np.ndarray]:
