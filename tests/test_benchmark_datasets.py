@@ -295,3 +295,24 @@ def test_a_gzip_file_is_recognised_by_its_content_not_its_name(tmp_path):
         path.rename(path.with_suffix(""))
     assert gzip.open(next(folder.glob("*dat.mat"))).read(4) == np.array([0x1E3D4C55], "<i4").tobytes()
     assert load_dataset("smallnorb", str(_prepare("smallnorb", folder, tmp_path / "cache", NORB))).num_images == 240
+
+
+def test_every_registered_dataset_has_its_defaults_row_and_names_real_factors():
+    from betavae.config import PAPER_DEFAULTS
+    from betavae.data.official import OfficialGrid
+
+    for name, entry in PREPARED.items():
+        assert PAPER_DEFAULTS[name].arch == "conv" and PAPER_DEFAULTS[name].latents == 10, name
+        if isinstance(entry, OfficialGrid):
+            named = set(entry.continuity_factors) | set(entry.nuisance_factors) | set(entry.factor_values)
+            assert named <= set(entry.factor_names) and len(entry.continuity_factors) == 2, name
+
+
+def test_continuity_coarsens_the_datasets_own_transform_factors(tmp_path):
+    from betavae.experiments.continuity import stride_spec, strided_factors, usable_strides
+
+    data = load_dataset("cars3d", str(_prepare("cars3d", cars3d_folder(tmp_path / "cars", list(CARS)),
+                                               tmp_path / "cache", (4, 24, 3))))
+    assert strided_factors(data) == ("elevation", "azimuth")
+    assert usable_strides(data, (1, 2, 4, 8)) == ([1, 2], [4, 8])  # elevation has 4 classes
+    assert stride_spec(2, strided_factors(data)) == "stride:elevation=2,azimuth=2"
