@@ -312,7 +312,7 @@ def _report(ctx: ExperimentContext, result: CurveResult) -> Report:
                      (" The paper (Fig. 6): VAE 61.58 ± 0.5, β-VAE 99.23 ± 0.1." if paper_applies else ""))
     report.table(["step", *[curve.label for curve in curve_list], "gap β = 4 − β = 1"],
                  _table_rows(summary, curve_list))
-    factors = data.factor_names
+    factors = data.true_factor_names
     per_factor = [[point["step"], f"{point['curve']} s{point['seed']}",
                    *[f"{100 * point['metric_per_factor'].get(name, float('nan')):.1f}" for name in factors]]
                   for point in sorted(points, key=lambda p: (p["step"], p["curve"], p["seed"]))]
@@ -377,7 +377,7 @@ def _fig7_sheets(ctx: ExperimentContext, specs: dict[tuple[str, int], RunSpec], 
         labels, codes[key] = ["input"], {}
         for latent in order:
             ranked = np.argsort(-share[latent])
-            top, second = data.factor_names[ranked[0]], data.factor_names[ranked[1]]
+            top, second = data.true_factor_names[ranked[0]], data.true_factor_names[ranked[1]]
             active = kl[latent] > ACTIVE_KL
             codes[key][f"z{latent}"] = {"kl": float(kl[latent]), "active": bool(active), "factor": top,
                                         "share": float(share[latent, ranked[0]]), "next": second,
