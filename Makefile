@@ -11,7 +11,7 @@ $(BIN)/betavae: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_CPU)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,shapes3d]'  # h5py: the Shapes3D tests read real HDF5 files
 	touch $@
 
 setup: $(BIN)/betavae

@@ -49,6 +49,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from betavae.data.registry import DATASETS, FOLDER_DATASETS
     from betavae.metrics.registry import METRICS, PAPER_METRICS
     from betavae.models.registry import MODELS
 
@@ -57,12 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"betavae {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="generate dSprites, or prepare a folder of images")
-    data.add_argument("dataset", help="dsprites | celeba | chairs | faces | folder")
+    data = commands.add_parser("data", help="generate dSprites, convert a benchmark dataset's official files once, "
+                                            "or prepare a folder of images")
+    data.add_argument("dataset", help=" | ".join(d for d in DATASETS if d != "synthetic-squares"))
     data.add_argument("--out", help="output directory (default $BETAVAE_DATA_DIR or ~/.cache/betavae, "
-                                    "plus /KIND for image folders)")
-    data.add_argument("--source", help="dsprites: the official dsprites_ndarray_...npz to validate and use")
-    data.add_argument("--from", dest="source_folder", help="celeba/chairs/faces/folder: the folder of images")
+                                    "plus /NAME except for dsprites)")
+    data.add_argument("--source", help="dsprites (and color-/noisy-dsprites): the official dsprites_ndarray_...npz "
+                                       "to validate and use")
+    data.add_argument("--from", dest="source_folder",
+                      help="the official file or folder of a benchmark dataset (README, Datasets), or "
+                           "celeba/chairs/faces/folder: the folder of images")
     data.add_argument("--size", type=integer(), default=64, help="image side after crop and resize (default 64)")
     colour = data.add_mutually_exclusive_group()
     colour.add_argument("--grey", dest="grayscale", action="store_const", const=True, help="convert to grey")
@@ -81,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--print-config", action="store_true", help="print the resolved config as JSON and exit")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     add_flags(train, CommonConfig, CONFIG, by_name=True, more_help={
-        "model_type": " | ".join(MODELS) + ": " + "; ".join(f"{name}: {spec.title}" for name, spec in MODELS.items())})
+        "model_type": " | ".join(MODELS) + ": " + "; ".join(f"{name}: {spec.title}" for name, spec in MODELS.items()),
+        "data.dataset": " | ".join(DATASETS)})
     train.add_argument("--allow-fewer-cores", action="store_true", help="resume a run whose --threads exceed this "
                        "machine's cores (same numbers, slower)")
     for key, (section, models) in _model_sections().items():
@@ -101,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                                f"(default {','.join(PAPER_METRICS)})")
     evaluate.add_argument("--seed", type=SEED, default=0, help="fit/initialisation seed of --representation")
     evaluate.add_argument("--dataset", default="dsprites", help="with --representation: the ground-truth data")
-    evaluate.add_argument("--data", help="with --representation and dsprites: the official .npz")
+    evaluate.add_argument("--data", help="with --representation: as train's --data")
     evaluate.add_argument("--classifier-seeds", type=integer(1, 1000), default=3,
                           help="classifier seeds 0..K-1 (default 3)")
     evaluate.add_argument("--sample-seed", type=SEED, default=0, help="seed of the points and images scored (0)")
@@ -137,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--budget", default="smoke", help="smoke (minutes) | cpu (hours) | paper | long "
                                                              "(training-curve only) (default smoke)")
     reproduce.add_argument("--out", help="output directory (default reproductions/EXPERIMENT-BUDGET[-DATASET])")
-    reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites)")
-    reproduce.add_argument("--data", help="dSprites: the official .npz instead of the generated file")
+    reproduce.add_argument("--dataset", default="dsprites", help="ground-truth dataset (default dsprites): "
+                           + " | ".join(d for d in DATASETS if d not in FOLDER_DATASETS))
+    reproduce.add_argument("--data", help="as train's --data (dSprites: the official .npz instead of the generated "
+                                          "file)")
     reproduce.add_argument("--device", default="auto", help="auto | cpu | cuda")
     reproduce.add_argument("--workers", type=integer(), help="local: training processes at once (default: the "
                                                            "cores divided by --threads)")
@@ -269,10 +277,19 @@ def run_data(args: argparse.Namespace) -> int:
                                         force=args.force, verify=True)
         say(f"dSprites ready: {path}")
         return 0
-    from betavae.data.registry import FOLDER_DATASETS
+    from betavae.data.registry import DATASETS, FOLDER_DATASETS, PREPARED
 
+    if args.dataset in PREPARED:
+        if args.source and args.source_folder:
+            raise BetaVAEError("give --from or --source, not both")
+        path = PREPARED[args.dataset].prepare(args.source_folder or args.source, args.out, force=args.force,
+                                              progress=not args.quiet)
+        hint = "" if args.out is None else f" --data {path}"
+        say(f"{args.dataset} ready: {path} (train with --dataset {args.dataset}{hint})")
+        return 0
     if args.dataset not in FOLDER_DATASETS:
-        raise BetaVAEError(f"unknown dataset {args.dataset!r}; choose one of: dsprites, {', '.join(FOLDER_DATASETS)}")
+        raise BetaVAEError(f"unknown dataset {args.dataset!r}; choose one of: "
+                           f"{', '.join(d for d in DATASETS if d != 'synthetic-squares')}")
     if not args.source_folder:
         raise BetaVAEError(f"`betavae data {args.dataset}` needs --from FOLDER (your images)")
     from betavae.data.images import prepare_images

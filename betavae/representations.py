@@ -100,11 +100,11 @@ class GroundTruthRepresentation:
         return GroundTruthRepresentation(self.data, self.batch_size, one_hot=False) if self.one_hot else self
 
     def codes_for_indices(self, indices: np.ndarray) -> np.ndarray:
-        factors = self.data.factors(indices)
+        factors = self.data.factors(indices)[:, self.data.true_factors]  # a nuisance is no factor of variation
         if not self.one_hot:
             return factors.astype(np.float32)
         return np.concatenate([np.eye(size, dtype=np.float32)[factors[:, k]]
-                               for k, size in enumerate(self.data.factor_sizes)], axis=1)
+                               for k, size in enumerate(self.data.true_factor_sizes)], axis=1)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
         if self._index_of_hash is None:

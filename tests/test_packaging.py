@@ -38,3 +38,12 @@ def test_ray_is_an_optional_extra_with_a_bounded_range_that_ci_installs():
     assert re.fullmatch(r"ray>=2\.\d+,<3", ray), ray
     ci = (REPO / ".ci" / "run").read_text()
     assert ci.index("pip install -q -e '.[dev,ray]'") < ci.index("make test")  # so the Ray tests run in CI
+
+
+def test_h5py_is_the_optional_shapes3d_extra_that_make_setup_installs():
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert not any(requirement.startswith("h5py") for requirement in pyproject["project"]["dependencies"])
+    assert pyproject["project"]["optional-dependencies"]["shapes3d"] == ["h5py>=3.0"]
+    assert "pip install -q -e '.[dev,shapes3d]'" in (REPO / "Makefile").read_text()  # so its tests run everywhere

@@ -24,6 +24,10 @@ SMALL = {
 }
 NOT_HERE = {  # each with the reason it is not run in the fast suite
     "betavae data dsprites": "renders all 737,280 images (~25 s, 19 MB): the slow suite runs it (test_end_to_end)",
+    "betavae data shapes3d --from ~/datasets/3dshapes.h5":
+        "needs DeepMind's 3dshapes.h5 (480,000 images), which cannot be downloaded here; test_benchmark_datasets.py "
+        "converts official-layout files of each dataset, test_benchmark_end_to_end.py runs `betavae data smallnorb` "
+        "on files of the official size",
     "betavae reproduce fig6-table --budget paper --executor ray --address HEAD:6379 --gpus-per-run 0.25 --out "
     "/shared/fig6-paper": "needs a Ray cluster and a shared folder; tests/test_ray.py runs the Ray executor against "
                           "a real local Ray instance, through this command's flags",

@@ -9,6 +9,11 @@ Every metric, baseline and experiment sees a dataset only through this interface
   (mixed radix, last factor fastest, as in DeepMind's dSprites file);
 * ``images(indices)``: ``uint8[n, C, H, W]`` in 0..255.
 
+A grid may hold a *nuisance*: a factor that varies between images but is no factor of variation
+(SmallNORB's object instance, whose numbers mean nothing across categories). It is part of the grid, so
+every image has an index, and it is drawn uniformly like the others (disentanglement_lib's
+``SplitDiscreteStateSpace``); metrics score only ``true_factors``.
+
 The random generator is always passed in (``numpy.random.Generator``), never global.
 """
 
@@ -41,6 +46,22 @@ class Uint8ImageStore(ImageStore):
         return self.images.index_select(0, indices).float().div_(255.0)
 
 
+class BatchImageStore(ImageStore):
+    """Images read through ``dataset.images`` one batch at a time, on the CPU (a memory-mapped cache too large to
+    hold, or images computed from others): nothing but the batch is ever in memory."""
+
+    def __init__(self, dataset: ImageDataset, device: torch.device):
+        self.dataset, self.device = dataset, device
+
+    def batch(self, indices: torch.Tensor) -> torch.Tensor:
+        images = torch.from_numpy(self.dataset.images(indices.cpu().numpy()))
+        return images.to(self.device).float().div_(255.0)
+
+
+IN_MEMORY_BYTES = 1 << 30  # a memory-mapped dataset up to this size is copied where training runs; larger, it is read
+# a batch at a time (MPI3D's 12.7 GB would not fit in a 24 GB machine beside everything else)
+
+
 class ImageDataset(ABC):
     """A finite set of images of one size, addressable by index."""
 
@@ -66,6 +87,7 @@ class GroundTruthData(ImageDataset):
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
     class_names: dict[str, tuple[str, ...]] = {}  # names of a categorical factor's classes, e.g. {"shape": ...}
+    nuisance_factors: tuple[str, ...] = ()  # grid factors that are no factor of variation: drawn, never scored
 
     def factor_values(self, name: str) -> np.ndarray:
         """float[size]: the value each class of factor ``name`` stands for (for plots; default: the class index)."""
@@ -74,6 +96,19 @@ class GroundTruthData(ImageDataset):
     @property
     def num_factors(self) -> int:
         return len(self.factor_sizes)
+
+    @property
+    def true_factors(self) -> list[int]:
+        """Positions of the factors of variation (every factor but the nuisances): the labels metrics score."""
+        return [k for k, name in enumerate(self.factor_names) if name not in self.nuisance_factors]
+
+    @property
+    def true_factor_names(self) -> list[str]:
+        return [self.factor_names[k] for k in self.true_factors]
+
+    @property
+    def true_factor_sizes(self) -> list[int]:
+        return [self.factor_sizes[k] for k in self.true_factors]
 
     @property
     def factor_bases(self) -> np.ndarray:
@@ -106,8 +141,11 @@ class GroundTruthData(ImageDataset):
         return self.images(self.index(factors))
 
     def describe(self) -> dict:
-        return {**super().describe(), "factor_names": list(self.factor_names),
-                "factor_sizes": list(self.factor_sizes)}
+        described = {**super().describe(), "factor_names": list(self.factor_names),
+                     "factor_sizes": list(self.factor_sizes)}
+        if self.nuisance_factors:
+            described["nuisance_factors"] = list(self.nuisance_factors)
+        return described
 
 
 def check_indices(indices: np.ndarray, num_images: int) -> np.ndarray:
@@ -129,3 +167,8 @@ class SubsetData(ImageDataset):
 
     def images(self, indices: np.ndarray) -> np.ndarray:
         return self.parent.images(self.subset_indices[check_indices(indices, self.num_images)])
+
+    def image_store(self, device: torch.device) -> ImageStore:
+        if self.num_images * int(np.prod(self.image_shape)) > IN_MEMORY_BYTES:
+            return BatchImageStore(self, device)
+        return super().image_store(device)

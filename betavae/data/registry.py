@@ -2,22 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from betavae.errors import BetaVAEError
+from betavae.lazy import resolve
 
-if TYPE_CHECKING:  # the datasets import torch; naming a dataset's shape (--print-config) needs none
+if TYPE_CHECKING:  # the datasets import torch; naming a dataset or its shape (--help, --print-config) needs none
     from betavae.data.ground_truth import GroundTruthData, ImageDataset, SubsetData
 
+
+class PreparedDataset(Protocol):
+    """A ground-truth dataset made from files the user brings, once, with `betavae data NAME`."""
+
+    name: str
+    title: str
+    bring: str  # what `betavae data NAME --from` points at
+    image_shape: tuple[int, int, int]
+
+    def prepare(self, source: str | Path | None, out_dir: str | Path | None = None, *, force: bool = False,
+                progress: bool = True) -> Path: ...
+
+    def load(self, path: str | Path | None = None, progress: bool = True) -> GroundTruthData: ...
+
+
+class _Lazy(Mapping):
+    """Name → lazy reference, resolved (its module imported) on first use."""
+
+    def __init__(self, references: dict[str, str]):
+        self._references, self._loaded = references, {}
+
+    def __getitem__(self, name: str) -> PreparedDataset:
+        if name not in self._loaded:
+            self._loaded[name] = resolve(self._references[name])
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._references)
+
+    def __len__(self) -> int:
+        return len(self._references)
+
+
+# The benchmark datasets of the field (disentanglement_lib's study and later work); a new one is a file in data/
+# and a line here.
+PREPARED: Mapping[str, PreparedDataset] = _Lazy({
+    "shapes3d": "betavae.data.shapes3d:SHAPES3D",
+    "mpi3d-toy": "betavae.data.mpi3d:MPI3D_TOY",
+    "mpi3d-realistic": "betavae.data.mpi3d:MPI3D_REALISTIC",
+    "mpi3d-real": "betavae.data.mpi3d:MPI3D_REAL",
+    "smallnorb": "betavae.data.smallnorb:SMALLNORB",
+    "cars3d": "betavae.data.cars3d:CARS3D",
+    "color-dsprites": "betavae.data.dsprites_variants:COLOR",
+    "noisy-dsprites": "betavae.data.dsprites_variants:NOISY",
+    "scream-dsprites": "betavae.data.dsprites_variants:SCREAM",
+})
 FOLDER_DATASETS = ("celeba", "chairs", "faces", "folder")
-DATASETS = ("dsprites", "synthetic-squares", *FOLDER_DATASETS)
+DATASETS = ("dsprites", "synthetic-squares", *PREPARED, *FOLDER_DATASETS)
 
 
 def load_dataset(name: str, path: str | None = None, progress: bool = True) -> ImageDataset:
-    """The dataset called ``name``; ``path`` is dSprites' official .npz or a prepared image folder cache."""
+    """The dataset called ``name``; ``path``: dSprites' official .npz, a prepared cache (--out of `betavae data`)."""
     if name == "dsprites":
         from betavae.data import dsprites
 
@@ -26,6 +74,8 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
         from betavae.data.synthetic import SyntheticSquares
 
         return SyntheticSquares()
+    if name in PREPARED:
+        return PREPARED[name].load(path, progress=progress)
     if name in FOLDER_DATASETS:
         if path is None:
             path = default_folder_cache(name)
@@ -44,15 +94,17 @@ def load_dataset(name: str, path: str | None = None, progress: bool = True) -> I
 
 def default_folder_cache(name: str) -> Path:
     """Where `betavae data NAME` puts an image-folder cache when no --out is given."""
-    from betavae.data.dsprites import default_data_dir
+    from betavae.data.official import default_cache_dir
 
-    return default_data_dir() / name
+    return default_cache_dir(name)
 
 
 def dataset_image_shape(name: str, path: str | None = None) -> tuple[int, int, int]:
     """(C, H, W) of a dataset's images, without loading its pixels."""
     if name in ("dsprites", "synthetic-squares"):
         return (1, 64, 64)
+    if name in PREPARED:
+        return PREPARED[name].image_shape
     return tuple(load_dataset(name, path).image_shape)  # folder caches are memory-mapped: cheap
 
 

@@ -1,7 +1,8 @@
 """App. A.8, Fig. 8: data continuity. β-VAE (β = 4) on ever coarser position grids, scored on the full data.
 
 Keeping every s-th class of pos_x and pos_y (stride s on both) makes consecutive transforms of an object
-jump further, which the continuity measure below quantifies. A coarser grid is also a smaller dataset, so
+jump further (another dataset names its own pair of transform factors in ``continuity_factors``, e.g. MPI3D's
+two arm axes), which the continuity measure below quantifies. A coarser grid is also a smaller dataset, so
 each coarse grid has a control: a random subset with the same number of images ("random:count=N,seed=S",
 S the model seed), continuous but as small. A metric that drops for the grid but not for its control drops
 because of continuity, not size. Every model is scored on the full dataset.
@@ -35,12 +36,12 @@ from betavae.viz.canvas import new_figure, save_png
 from betavae.viz.report import Report
 
 BETA = 4.0
-STRIDED_FACTORS = ("pos_x", "pos_y")
+STRIDED_FACTORS = ("pos_x", "pos_y")  # dSprites; a dataset without positions names its own ``continuity_factors``
 
 
 @dataclass(frozen=True)
 class ContinuityPlan:
-    strides: tuple[int, ...]  # on pos_x and pos_y; 1 is the full grid
+    strides: tuple[int, ...]  # on the strided factors (pos_x and pos_y by default); 1 is the full grid
     model_seeds: int | None  # per training set (None: the budget's)
 
 
@@ -87,19 +88,25 @@ def _pair_distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.divide(hamming, count, out=np.zeros(len(count)), where=count > 0)
 
 
+def strided_factors(data: GroundTruthData) -> tuple[str, ...]:
+    """The factors whose grid the experiment coarsens: the dataset's ``continuity_factors``, else pos_x and pos_y."""
+    return tuple(getattr(data, "continuity_factors", STRIDED_FACTORS))
+
+
 def usable_strides(data: GroundTruthData, strides: tuple[int, ...]) -> tuple[list[int], list[int]]:
     """The strides that keep >= 2 classes of every strided factor, and those skipped."""
-    missing = [name for name in STRIDED_FACTORS if name not in data.factor_names]
+    factors = strided_factors(data)
+    missing = [name for name in factors if name not in data.factor_names]
     if missing:
-        raise BetaVAEError(f"continuity strides {list(STRIDED_FACTORS)}, but {data.name} has no {missing}")
-    smallest = min(data.factor_sizes[data.factor_names.index(name)] for name in STRIDED_FACTORS)
+        raise BetaVAEError(f"continuity strides {list(factors)}, but {data.name} has no {missing}")
+    smallest = min(data.factor_sizes[data.factor_names.index(name)] for name in factors)
     if smallest < 2:
-        raise BetaVAEError(f"continuity needs >= 2 classes of {list(STRIDED_FACTORS)}; {data.name} has {smallest}")
+        raise BetaVAEError(f"continuity needs >= 2 classes of {list(factors)}; {data.name} has {smallest}")
     return [s for s in strides if s < smallest], [s for s in strides if s >= smallest]
 
 
-def stride_spec(stride: int) -> str | None:
-    return None if stride == 1 else "stride:" + ",".join(f"{name}={stride}" for name in STRIDED_FACTORS)
+def stride_spec(stride: int, factors: tuple[str, ...] = STRIDED_FACTORS) -> str | None:
+    return None if stride == 1 else "stride:" + ",".join(f"{name}={stride}" for name in factors)
 
 
 def random_spec(count: int, seed: int) -> str:
@@ -134,7 +141,8 @@ class Continuity(Experiment):
             runs = [outcomes[name] for name in condition["runs"]]
             condition["diverged"] = sum(outcome.state != "finished" for outcome in runs)
             condition["metric"] = metric_protocol(evaluate_runs(runs, ctx.data, settings, ctx), settings)
-        return ContinuityResult(conditions, usable_strides(ctx.data, ctx.plan.strides)[1])
+        return ContinuityResult(conditions, usable_strides(ctx.data, ctx.plan.strides)[1],
+                                list(strided_factors(ctx.data)))
 
     def report(self, ctx: ExperimentContext, result: ContinuityResult) -> Report:
         paper = metric_settings(ctx.budget, ctx.data).get("beta-vae")
@@ -155,11 +163,11 @@ def _conditions(ctx: ExperimentContext) -> list[dict]:
 def _condition(data: GroundTruthData, stride: int, seeds: range, control: bool) -> dict:
     """One training set: the stride-s grid (with its continuity measure), or (control) a random subset of as many
     images, which is no grid and has no measure of its own; its runs, one per seed."""
-    grid = stride_spec(stride)
+    grid = stride_spec(stride, strided_factors(data))
     images = data.num_images if grid is None else grid_subset(data, grid).num_images
     subsets = [random_spec(images, seed) if control else grid for seed in seeds]
     label = f"random{images}" if control else f"stride{stride}"
-    measure = None if control else continuity_measure(data, dict.fromkeys(STRIDED_FACTORS, stride),
+    measure = None if control else continuity_measure(data, dict.fromkeys(strided_factors(data), stride),
                                                       np.random.default_rng(MEASURE_SEED), MEASURE_OBJECTS)
     return {"stride": stride, "control": control, "images": images, "continuity": measure,
             "subsets": subsets, "runs": [f"{label}-seed{seed}" for seed in seeds]}
@@ -170,7 +178,7 @@ def _report(ctx: ExperimentContext, data: GroundTruthData, conditions: list[dict
     report = Report("Data continuity and disentanglement — App. A.8, Fig. 8")
     report.paragraph(
         f"β-VAE (β = {BETA:g}) on {data.describe()['name']}, trained on grids keeping every s-th class of "
-        f"{' and '.join(STRIDED_FACTORS)} (other factors whole), and on random subsets of the same size as "
+        f"{' and '.join(strided_factors(data))} (other factors whole), and on random subsets of the same size as "
         f"controls. Budget {ctx.budget.name}: {ctx.budget.steps} steps per model, {model_seeds(ctx)} model "
         f"seed(s) per training set, metric (L = {ctx.budget.pairs}, {num_train} / {num_test} points) on the FULL "
         "dataset, paper protocol (worst 50% of model × classifier-seed scores discarded). Continuity measure: mean "
@@ -179,7 +187,7 @@ def _report(ctx: ExperimentContext, data: GroundTruthData, conditions: list[dict
         "own: it is drawn at the measure of the grid it matches in size.")
     if skipped:
         report.paragraph(f"Skipped strides {skipped}: they would leave fewer than 2 classes of "
-                         f"{' / '.join(STRIDED_FACTORS)} in {data.name}.")
+                         f"{' / '.join(strided_factors(data))} in {data.name}.")
     grids = [c for c in conditions if not c["control"]]
     controls = {c["images"]: c for c in conditions if c["control"]}
     rows = []

@@ -47,7 +47,7 @@ class Table2(Experiment):
 
 def table2_result(results: list[RowResult], data: GroundTruthData) -> Table2Result:
     """Per-factor accuracy of every row (mean ± std over model seeds), App. A.5's claims checked on dSprites."""
-    names = list(data.factor_names)
+    names = data.true_factor_names
     summary = []
     for result in results:
         accuracies = [metric_result(e, "table2")["per_factor"] for e in result.evaluations if e is not None]
@@ -65,7 +65,7 @@ def add_table2(report: Report, result: Table2Result, ctx: ExperimentContext) -> 
     """The per-factor accuracies as a report section, with App. A.5's ranking sentences checked on dSprites."""
     data = ctx.data
     settings = eval_settings(ctx.budget, data).get("table2")
-    names = list(data.factor_names)
+    names = data.true_factor_names
     table = []
     for row in result.rows:
         if row["mean"] is None:
@@ -73,8 +73,8 @@ def add_table2(report: Report, result: Table2Result, ctx: ExperimentContext) -> 
             continue
         table.append([row["label"], *[f"{100 * row['mean'][n]:.1f} ± {100 * row['std'][n]:.1f}" for n in names],
                       f"{100 * np.mean(list(row['mean'].values())):.1f}"])
-    table.append(["chance", *[f"{100 / size:.1f}" for size in data.factor_sizes],
-                  f"{100 * np.mean([1 / size for size in data.factor_sizes]):.1f}"])
+    table.append(["chance", *[f"{100 / size:.1f}" for size in data.true_factor_sizes],
+                  f"{100 * np.mean([1 / size for size in data.true_factor_sizes]):.1f}"])
     report.heading("Table 2: factor classification (App. A.5)")
     report.paragraph(
         f"For each factor, a linear softmax classifier (Adagrad, lr {settings.classifier.lr}) predicts its class "
@@ -97,7 +97,7 @@ def paper_claims(summary: list[dict], data: GroundTruthData) -> list[dict]:
     """App. A.5's four ranking sentences, each checked against our per-factor accuracies (ground truth excluded:
     it is the ceiling, not a competitor). A claim about a row we did not score says so."""
     rows = {row["key"]: row for row in summary if row.get("key") != "ground-truth"}
-    chance = dict(zip(data.factor_names, (1 / size for size in data.factor_sizes)))
+    chance = dict(zip(data.factor_names, (1 / size for size in data.factor_sizes)))  # dSprites: no nuisance
     average = {key: float(np.mean(list(row["mean"].values()))) for key, row in rows.items()}
     ranked = sorted(average, key=average.get, reverse=True)
     labels = {key: row["label"] for key, row in rows.items()}

@@ -313,7 +313,7 @@ def _report(ctx: ExperimentContext, result: CurveResult) -> Report:
     report.table(["step", *[curve.label for curve in curve_list], "gap β = 4 − β = 1"],
                  _table_rows(summary, curve_list))
     labelled = {name for point in points for name in point["metric_per_factor"]}
-    factors = [name for name in data.factor_names if name in labelled]  # the paper's metric never asks for shape
+    factors = [name for name in data.true_factor_names if name in labelled]  # the paper's metric never asks for shape
     per_factor = [[point["step"], f"{point['curve']} s{point['seed']}",
                    *[f"{100 * point['metric_per_factor'].get(name, float('nan')):.1f}" for name in factors]]
                   for point in sorted(points, key=lambda p: (p["step"], p["curve"], p["seed"]))]
@@ -321,7 +321,7 @@ def _report(ctx: ExperimentContext, result: CurveResult) -> Report:
         report.heading("The metric's per-factor accuracy (%) at each kept step")
         report.paragraph("How often the metric's classifier names each factor correctly (test points where that "
                          "factor was held fixed), mean over classifier seeds." +
-                         "".join(f" {name} is not a label of the paper's metric." for name in data.factor_names
+                         "".join(f" {name} is not a label of the paper's metric." for name in data.true_factor_names
                                  if name not in labelled))
         report.table(["step", "run", *factors], per_factor)
     if later:
@@ -380,7 +380,7 @@ def _fig7_sheets(ctx: ExperimentContext, specs: dict[tuple[str, int], RunSpec], 
         labels, codes[key] = ["input"], {}
         for latent in order:
             ranked = np.argsort(-share[latent])
-            top, second = data.factor_names[ranked[0]], data.factor_names[ranked[1]]
+            top, second = data.true_factor_names[ranked[0]], data.true_factor_names[ranked[1]]
             active = kl[latent] > ACTIVE_KL
             codes[key][f"z{latent}"] = {"kl": float(kl[latent]), "active": bool(active), "factor": top,
                                         "share": float(share[latent, ranked[0]]), "next": second,

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 def sample_codes(cache: CodeCache, data: GroundTruthData, num_points: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """float64[n, d] codes and int64[n, K] factor classes of ``num_points`` images drawn uniformly."""
+    """float64[n, d] codes and int64[n, K] classes of the true factors (nuisances left out) of ``num_points`` images
+    drawn uniformly."""
     indices = data.index(data.sample_factors(num_points, rng))
-    return cache.codes(indices).astype(np.float64), data.factors(indices)
+    return cache.codes(indices).astype(np.float64), data.factors(indices)[:, data.true_factors]
 
 
 def train_test_codes(cache: CodeCache, data: GroundTruthData, num_train: int, num_test: int,

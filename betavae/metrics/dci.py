@@ -118,18 +118,19 @@ class DCI(Metric):
         x_train, y_train, x_test, y_test = train_test_codes(cache, data, settings.num_train, settings.num_test, rng)
         # the factors' fits are independent and build their trees without the GIL: one thread each, up to the threads
         # the evaluation may use (the trees are the same whichever thread builds them)
-        fits = Parallel(n_jobs=min(data.num_factors, shared.threads), prefer="threads", return_as="generator")(
+        factors = y_train.shape[1]  # the true factors (a nuisance is no label)
+        fits = Parallel(n_jobs=min(factors, shared.threads), prefer="threads", return_as="generator")(
             delayed(boosted_trees)(x_train, y_train[:, k], x_test, y_test[:, k], settings, shared.classifier_seeds[0])
-            for k in range(data.num_factors))
-        fits = list(tqdm(fits, total=data.num_factors, desc="DCI: gradient-boosted trees per factor (slow)",
+            for k in range(factors))
+        fits = list(tqdm(fits, total=factors, desc="DCI: gradient-boosted trees per factor (slow)",
                          leave=False, disable=not shared.progress))
         importance = np.stack([fit[0] for fit in fits], axis=1)
         disentanglement, completeness = disentanglement_completeness(importance)
         return {"disentanglement": disentanglement, "completeness": completeness,
                 "informativeness_train": float(np.mean([fit[1] for fit in fits])),
                 "informativeness_test": float(np.mean([fit[2] for fit in fits])),
-                "per_factor_test_accuracy": dict(zip(data.factor_names, [fit[2] for fit in fits])),
-                "chance": {name: 1.0 / size for name, size in zip(data.factor_names, data.factor_sizes)},
+                "per_factor_test_accuracy": dict(zip(data.true_factor_names, [fit[2] for fit in fits])),
+                "chance": {name: 1.0 / size for name, size in zip(data.true_factor_names, data.true_factor_sizes)},
                 "importance": importance.tolist()}
 
     def rows(self, result: dict, settings: DCISettings) -> list[tuple[str, str, str]]:

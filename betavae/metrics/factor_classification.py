@@ -46,7 +46,7 @@ def factor_classification(representation: Representation, data: GroundTruthData,
     scores: dict[str, list[float]] = {}
     converged: dict[str, list[bool]] = {}
     epochs: dict[str, list[int]] = {}
-    for k, (name, size) in enumerate(zip(data.factor_names, data.factor_sizes)):
+    for k, name, size in zip(data.true_factors, data.true_factor_names, data.true_factor_sizes):
         fits = [fit_linear_softmax(codes[:num_train], factors[:num_train, k], size, seed, classifier, device)
                 for (codes, factors), seed in zip(splits, classifier_seeds)]
         scores[name] = [fit.accuracy(codes[num_train:], factors[num_train:, k])
@@ -56,7 +56,7 @@ def factor_classification(representation: Representation, data: GroundTruthData,
     per_factor = {name: float(np.mean(values)) for name, values in scores.items()}
     return {"per_factor": per_factor, "mean": float(np.mean(list(per_factor.values()))),
             "per_factor_scores": scores,
-            "chance": {name: 1.0 / size for name, size in zip(data.factor_names, data.factor_sizes)},
+            "chance": {name: 1.0 / size for name, size in zip(data.true_factor_names, data.true_factor_sizes)},
             "converged": converged, "epochs": epochs,
             "settings": {"num_train": num_train, "num_test": num_test, "classifier_seeds": list(classifier_seeds),
                          "classifier": asdict(classifier)},

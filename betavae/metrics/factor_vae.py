@@ -37,8 +37,11 @@ class FactorVAESettings(Settings):
 
 def votes(cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, num_votes: int, batch_size: int,
           variance: np.ndarray, active: np.ndarray, max_values: int = 1 << 24) -> np.ndarray:
-    """int[K, d]: how often each dimension had the smallest normalised variance when factor k was fixed."""
-    fixed = rng.integers(0, data.num_factors, size=num_votes)
+    """int[K, d]: how often each dimension had the smallest normalised variance when true factor k was fixed (a
+    nuisance is never held fixed: it varies like the unfixed factors)."""
+    true = np.asarray(data.true_factors)
+    label = rng.integers(0, len(true), size=num_votes)
+    fixed = true[label]
     factors = data.sample_factors(num_votes * batch_size, rng).reshape(num_votes, batch_size, -1)
     rows = np.arange(num_votes)
     factors[rows, :, fixed] = factors[rows, :1, fixed]
@@ -49,8 +52,8 @@ def votes(cache: CodeCache, data: GroundTruthData, rng: np.random.Generator, num
         active_dims[(cache.codes(indices[start:start + chunk])[..., active_dims].var(axis=1, ddof=1)
                      / variance[active_dims]).argmin(axis=1)]
         for start in range(0, num_votes, chunk)])
-    counts = np.zeros((data.num_factors, len(variance)), dtype=np.int64)
-    np.add.at(counts, (fixed, winners), 1)
+    counts = np.zeros((len(true), len(variance)), dtype=np.int64)
+    np.add.at(counts, (label, winners), 1)
     return counts
 
 
@@ -72,7 +75,7 @@ class FactorVAE(Metric):
         variance = codes.var(axis=0, ddof=1)
         active = np.sqrt(variance) >= settings.prune_threshold
         if not active.any():  # nothing left to vote: 0, as disentanglement_lib
-            train = test = np.zeros((data.num_factors, len(variance)), dtype=np.int64)
+            train = test = np.zeros((len(data.true_factors), len(variance)), dtype=np.int64)
         else:
             train = votes(cache, data, rng, settings.num_train, settings.batch_size, variance, active)
             test = votes(cache, data, rng, settings.num_eval, settings.batch_size, variance, active)
@@ -80,9 +83,9 @@ class FactorVAE(Metric):
         columns = np.arange(train.shape[1])
         return {"score": float(test[classifier, columns].sum() / max(test.sum(), 1)),
                 "train_accuracy": float(train[classifier, columns].sum() / max(train.sum(), 1)),
-                "num_active_dims": int(active.sum()), "chance": 1.0 / data.num_factors,
+                "num_active_dims": int(active.sum()), "chance": 1.0 / len(data.true_factors),
                 "train_votes": train.tolist(), "eval_votes": test.tolist(),
-                "dimension_factor": [data.factor_names[k] if train[:, d].any() else None
+                "dimension_factor": [data.true_factor_names[k] if train[:, d].any() else None
                                      for d, k in enumerate(classifier)]}
 
     def rows(self, result: dict, settings: FactorVAESettings) -> list[tuple[str, str, str]]:

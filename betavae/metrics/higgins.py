@@ -28,14 +28,15 @@ if TYPE_CHECKING:
 def default_scored_factors(data: GroundTruthData) -> tuple[str, ...]:
     """§4: on dSprites the paper scores pos_x, pos_y, scale and orientation; shape varies but is never a label.
 
-    A dataset may name its own with a ``metric_factor_names`` attribute; otherwise every factor is scored.
+    A dataset may name its own with a ``metric_factor_names`` attribute; otherwise every true factor is scored
+    (a nuisance never is).
     """
     names = getattr(data, "metric_factor_names", None)
     if names is not None:
         return tuple(names)
     if data.name.lower().startswith("dsprites"):
-        return tuple(name for name in data.factor_names if name != "shape")
-    return tuple(data.factor_names)
+        return tuple(name for name in data.true_factor_names if name != "shape")
+    return tuple(data.true_factor_names)
 
 
 def factor_ids(data: GroundTruthData, names: Sequence[str] | None) -> list[int]:
@@ -165,15 +166,15 @@ def beta_vae_metric_dlib(representation: Representation, data: GroundTruthData, 
     from betavae.representations import cache_for
 
     cache = cache_for(representation, data, cache)
-    scored = list(range(data.num_factors))
+    scored = data.true_factors  # every factor of variation; a nuisance is no label
     split = train_test_features(cache, data, scored, L, num_train, num_eval, rng)
     start = time.perf_counter()
     fit = fit_sklearn_logistic(split[0], split[1], len(scored), seed)
-    result = _scores([fit], [split], list(data.factor_names))
+    result = _scores([fit], [split], data.true_factor_names)
     return {"score": result["scores"][0], "train_accuracy": result["train_accuracy"][0],
             "per_factor_accuracy": result["per_factor_accuracy"], "confusion": result["confusion"],
             "converged": result["converged"][0], "iterations": result["epochs"][0],
-            "scored_factors": list(data.factor_names), "chance": 1.0 / data.num_factors,
+            "scored_factors": data.true_factor_names, "chance": 1.0 / len(scored),
             "settings": {"L": L, "num_train": num_train, "num_eval": num_eval, "seed": seed,
                          "classifier": "sklearn.linear_model.LogisticRegression()"},
             "classify_s": time.perf_counter() - start}

@@ -56,7 +56,7 @@ class MIG(Metric):
                 shared: Shared) -> dict:
         codes, factors = sample_codes(cache, data, settings.num_points, rng)
         result = mutual_information_gap(codes, factors, settings.num_bins)
-        return {**result, "per_factor": dict(zip(data.factor_names, result["per_factor"]))}
+        return {**result, "per_factor": dict(zip(data.true_factor_names, result["per_factor"]))}
 
     def rows(self, result: dict, settings: MIGSettings) -> list[tuple[str, str, str]]:
         cells = ", ".join(f"{name} {number(gap, 2)}" for name, gap in result["per_factor"].items())

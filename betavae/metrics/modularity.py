@@ -86,11 +86,11 @@ class Modularity(Metric):
         mean, std = x_train.mean(axis=0), x_train.std(axis=0)
         std = np.where(std > 0, std, 1.0)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-        per_factor = [explicitness(x_train, y_train[:, k], x_test, y_test[:, k]) for k in range(data.num_factors)]
+        per_factor = [explicitness(x_train, y_train[:, k], x_test, y_test[:, k]) for k in range(y_train.shape[1])]
         return {"modularity": modularity(information),
                 "explicitness_train": float(np.mean([train for train, _ in per_factor])),
                 "explicitness_test": float(np.mean([test for _, test in per_factor])),
-                "per_factor_explicitness": dict(zip(data.factor_names, [test for _, test in per_factor])),
+                "per_factor_explicitness": dict(zip(data.true_factor_names, [test for _, test in per_factor])),
                 "mutual_information": information.tolist()}
 
     def rows(self, result: dict, settings: ModularitySettings) -> list[tuple[str, str, str]]:

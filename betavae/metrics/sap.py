@@ -92,7 +92,7 @@ class SAP(Metric):
             scores, unconverged = svm_accuracies(x_train, y_train, x_test, y_test, settings.svm_c,
                                                  shared.classifier_seeds[0])
         gaps = top_two_gap(scores)
-        return {"sap": float(gaps.mean()), "per_factor": dict(zip(data.factor_names, gaps.tolist())),
+        return {"sap": float(gaps.mean()), "per_factor": dict(zip(data.true_factor_names, gaps.tolist())),
                 "score_matrix": scores.tolist(), "unconverged_fits": unconverged}
 
     def rows(self, result: dict, settings: SAPSettings) -> list[tuple[str, str, str]]:
