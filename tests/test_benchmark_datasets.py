@@ -330,3 +330,14 @@ def test_the_continuity_experiment_plans_its_runs_on_the_datasets_own_transform_
     subsets = {spec.name: spec.config.data.subset for spec in EXPERIMENT.runs(ctx)}
     assert subsets == {"stride1-seed0": None, "stride2-seed0": "stride:elevation=2,azimuth=2",
                        "random72-seed0": "random:count=72,seed=0"}  # 2 × 12 × 3 images kept by stride 2
+
+
+def test_a_killed_conversions_temp_files_are_removed_by_the_next_one(tmp_path):
+    folder = smallnorb_files(tmp_path / "norb", NORB, gz=False)
+    out = tmp_path / "cache"
+    out.mkdir()
+    stale = [out / f".{IMAGES_FILE}.x1y2z3.tmp", out / f".{GRID_FILE}.a1b2c3.tmp"]  # what `kill -9` leaves
+    for path in stale:
+        path.write_bytes(b"\0" * 4096)
+    _prepare("smallnorb", folder, out, NORB)
+    assert not any(path.exists() for path in stale) and load_dataset("smallnorb", str(out)).num_images == 240

@@ -354,7 +354,7 @@ def test_long_budget_scores_kept_steps_while_training_and_a_rerun_recomputes_not
                for run in runs.iterdir()}
     assert max(started["beta1-seed0"], started["beta4-seed0"]) <= min(started["beta1-seed1"], started["beta4-seed1"])
     assert (out / "fig7_traversals.png").stat().st_size > 10_000 and "(Fig. 7)" in (out / "report.md").read_text()
-    watched = [path for run in runs.iterdir() for path in (run / "eval.json", run / "kl_probe.json",
+    watched = [path for run in runs.iterdir() for path in (run / "eval.json", run / "probes.json",
                                                             run / "log.jsonl", run / "checkpoint.pt")]
     before = {path: path.stat().st_mtime_ns for path in watched}
     reproduce("training-curve", budget="long", out_dir=out, dataset="synthetic-squares", device="cpu", progress=False)
