@@ -34,6 +34,14 @@ def _prepare(name, source, out, sizes, **options):
     return PREPARED[name].prepare(source, out, sizes=sizes, progress=False, **options)
 
 
+def _prepare_refused(name, source, out, sizes, *expected):
+    """Converting ``source`` is refused with an error holding every text of ``expected``."""
+    with pytest.raises(BetaVAEError) as error:
+        _prepare(name, source, out, sizes)
+    for text in expected:
+        assert text in str(error.value), error.value
+
+
 def _check_index_to_image(data, decode=decode_pixels, n=40):
     factors = data.sample_factors(n, np.random.default_rng(0))
     indices = data.index(factors)
@@ -62,10 +70,7 @@ def test_shapes3d_rows_are_the_labelled_grid_and_values_come_from_the_labels(tmp
 
 def test_shapes3d_refuses_files_that_are_not_the_official_layout(tmp_path):
     def refused(path, *expected):
-        with pytest.raises(BetaVAEError) as error:
-            _prepare("shapes3d", path, tmp_path / "cache", SHAPES3D)
-        for text in expected:
-            assert text in str(error.value), error.value
+        _prepare_refused("shapes3d", path, tmp_path / "cache", SHAPES3D, *expected)
 
     refused(shapes3d_file(tmp_path / "shuffled.h5", SHAPES3D, shuffle=True), "not in the grid order")
     count = int(np.prod(SHAPES3D))
@@ -163,10 +168,7 @@ def test_smallnorb_joins_both_splits_keeps_the_first_image_of_each_pair_and_neve
 
 def test_smallnorb_refuses_missing_truncated_and_mislabelled_files(tmp_path):
     def refused(folder, *expected):
-        with pytest.raises(BetaVAEError) as error:
-            _prepare("smallnorb", folder, tmp_path / "cache", NORB)
-        for text in expected:
-            assert text in str(error.value), error.value
+        _prepare_refused("smallnorb", folder, tmp_path / "cache", NORB, *expected)
 
     folder = smallnorb_files(tmp_path / "missing", NORB)
     (folder / "smallnorb-5x01235x9x18x6x2x96x96-testing-info.mat.gz").unlink()
@@ -209,10 +211,7 @@ def test_cars3d_refuses_a_wrong_list_missing_or_broken_car_files(tmp_path):
     from scipy.io import savemat
 
     def refused(root, *expected):
-        with pytest.raises(BetaVAEError) as error:
-            _prepare("cars3d", root, tmp_path / "cache", (4, 24, 3))
-        for text in expected:
-            assert text in str(error.value), error.value
+        _prepare_refused("cars3d", root, tmp_path / "cache", (4, 24, 3), *expected)
 
     refused(tmp_path, "no list.txt")
     root = cars3d_folder(tmp_path / "two", list(CARS[:2]))
