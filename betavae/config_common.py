@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from betavae.errors import BetaVAEError
 from betavae.settings import INT_RANGE as INT64  # noqa: F401  (what a config's integers may hold: 64 bits)
 from betavae.settings import field as setting
+from betavae.settings import short_repr
 from betavae.settings import validate as validate_settings
 
 ARCHITECTURES = ("mlp", "conv", "burgess")
@@ -271,11 +272,4 @@ def validate_section(section: Any, where: str) -> None:
 def check_seed(value: Any, name: str) -> None:
     """Refuse a seed that is not an integer from 0 to :data:`MAX_SEED`, naming the allowed range."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
-        raise BetaVAEError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {_short(value)}")
-
-
-def _short(value: Any) -> str:
-    """``repr(value)``; a number of many digits by its length (Python refuses to print over 4,300 of them)."""
-    if isinstance(value, int) and abs(value) >= 10**40:
-        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
-    return repr(value)
+        raise BetaVAEError(f"{name} must be an integer from 0 to {MAX_SEED} (2**32 - 1), got {short_repr(value)}")

@@ -114,8 +114,7 @@ def _check_value(item: dataclasses.Field, value: Any, hint: Any, path: str) -> N
         if not isinstance(number, numbers.Integral) and not math.isfinite(number):
             raise SettingError(item.name, f"{path} must be a finite number, got {value!r}")
         if isinstance(number, numbers.Integral) and not INT_RANGE[0] <= number <= INT_RANGE[1]:
-            digits = int(abs(number).bit_length() * math.log10(2)) + 1  # str() refuses over 4,300 digits
-            raise SettingError(item.name, f"{path} holds a number of about {digits} digits, beyond 64 bits: "
+            raise SettingError(item.name, f"{path} holds {short_repr(number)}, beyond 64 bits: "
                                           f"integers in settings lie from {INT_RANGE[0]} to {INT_RANGE[1]}")
     if value is None:
         return
@@ -131,6 +130,13 @@ def _check_value(item: dataclasses.Field, value: Any, hint: Any, path: str) -> N
                                             f">= {minimum:g}" if minimum is not None else f"> {above:g}")
             hint = f"; {meta['hint']}" if meta.get("hint") else ""
             raise SettingError(item.name, f"{path} must be {bound}, got {value!r}{hint}")
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)``; an integer of many digits by its length (Python refuses to print over 4,300 of them)."""
+    if isinstance(value, numbers.Integral) and abs(value) >= 10**40:
+        return f"a number of about {int(abs(value).bit_length() * math.log10(2)) + 1} digits"
+    return repr(value)
 
 
 def _numbers(value: Any) -> list:
