@@ -340,8 +340,7 @@ def resume_config(saved: RunConfig, changes: dict[str, Any], where: str | Path) 
     values = flat_config(saved)
     refused = _refused_changes(values, changes)
     if refused:
-        free = ", ".join(flag_of(leaf) if leaf.flag else f"--{leaf.path.rpartition('.')[2].replace('_', '-')}"
-                         for leaf in leaves(CommonConfig) if leaf.resume)
+        free = ", ".join(flag_of(leaf, by_name=True) for leaf in leaves(CommonConfig) if leaf.resume)
         raise BetaVAEError(f"{where} holds a different run: {refused}; a resume may change only --steps (to extend "
                            f"the run) and settings that change no number ({free}); drop that option to continue the "
                            "run, or train into another --out")

@@ -237,9 +237,10 @@ def flag_name(prefix: str, path: str) -> str:
     return "--" + "-".join(filter(None, [prefix, path.replace(".", "-").replace("_", "-").lower()]))
 
 
-def flag_of(leaf: Leaf, prefix: str = "") -> str:
-    """The flag of a setting: its own (``flag=``), else :func:`flag_name`."""
-    return f"--{leaf.flag}" if leaf.flag else flag_name(prefix, leaf.path)
+def flag_of(leaf: Leaf, prefix: str = "", by_name: bool = False) -> str:
+    """The flag of a setting: its own (``flag=``), else :func:`flag_name` of its path (``by_name``: of its last
+    part, ``train.steps`` → ``--steps``)."""
+    return f"--{leaf.flag}" if leaf.flag else flag_name(prefix, leaf.path.rpartition(".")[2] if by_name else leaf.path)
 
 
 def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, dest: str,
@@ -255,14 +256,13 @@ def add_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: ty
         shown = f" (default {_shown_default(leaf.default)})" if show_defaults and leaf.default is not None else ""
         extra = f"; {more_help[leaf.path]}" if more_help and leaf.path in more_help else ""
         text = f"{leaf.help}{shown}{extra}".replace("%", "%%")
-        named = dataclasses.replace(leaf, path=leaf.path.rpartition(".")[2]) if by_name else leaf
-        flag, name = flag_of(named, flag_prefix), f"{dest}:{leaf.path}"
+        flag, name = flag_of(leaf, flag_prefix, by_name), f"{dest}:{leaf.path}"
         if leaf.type is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                 help=text)
         else:
             parser.add_argument(flag, dest=name, type=value_parser(leaf.type, leaf.range), default=argparse.SUPPRESS,
-                                metavar=(named.flag or named.path.rpartition(".")[2]).replace("-", "_").upper(),
+                                metavar=(leaf.flag or leaf.path.rpartition(".")[2]).replace("-", "_").upper(),
                                 help=text)
 
 
