@@ -4,9 +4,8 @@ experiment is one file defining ``EXPERIMENT`` (see ``experiments/base.py``) and
 
 from __future__ import annotations
 
-import importlib
-
 from betavae.errors import BetaVAEError
+from betavae.lazy import resolve
 
 MODULES = {
     "fig6-table": "betavae.experiments.fig6_table",
@@ -25,7 +24,7 @@ def get_experiment(name: str):
     """The :class:`~betavae.experiments.base.Experiment` called ``name``."""
     if name not in MODULES:
         raise BetaVAEError(f"unknown experiment {name!r}; choose one of: {', '.join(MODULES)}")
-    experiment = importlib.import_module(MODULES[name]).EXPERIMENT
+    experiment = resolve(f"{MODULES[name]}:EXPERIMENT")
     assert experiment.name == name, (name, experiment.name)
     return experiment
 
