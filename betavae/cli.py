@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="disentanglement metrics: the paper's, its dlib variant, Table 2 and later ones",
-        description="Score a trained run or a baseline representation on its ground-truth dataset. Metrics: "
+        description="Score a trained run or a baseline representation on its ground-truth dataset (a run on an image "
+                    "folder: with the label-free metrics only). Metrics: "
                     + "; ".join(f"{name}: {metric.title}" for name, metric in METRICS.items()) + ".")
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("run_dir", nargs="?", help="a trained run (writes RUN_DIR/eval.json)")
