@@ -142,3 +142,26 @@ def test_udr_command_ranks_runs_caches_their_codes_and_refuses_other_data(tmp_pa
     assert code == 2 and "at least two run directories" in capsys.readouterr().err
     code = main(["udr", str(runs[0]), str(runs[1]), *small, "--correlation", "pearson"])
     assert code == 2 and "--correlation" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~90 s: 10 training runs, UDR and two supervised metrics of each; CI runs it with -m slow
+def test_reproduce_udr_smoke_on_the_synthetic_squares(tmp_path):
+    """`betavae reproduce udr --budget smoke`: 5 β × 2 seeds, UDR within each β, the supervised metrics beside it."""
+    from betavae.experiments.reproduce import reproduce
+
+    out = tmp_path / "udr"
+    report = reproduce("udr", budget="smoke", out_dir=out, dataset="synthetic-squares", device="cpu",
+                       progress=False, threads=1)
+    text = report.read_text()
+    results = json.loads((out / "results.json").read_text())
+    assert [(m["beta"], m["seed"]) for m in results["models"]] == [(b, s) for b in (1, 2, 4, 8, 16) for s in (0, 1)]
+    finished = [m for m in results["models"] if m["state"] == "finished"]
+    assert len(finished) == 10 and all(0 <= m["udr"] <= 1 for m in finished)
+    for beta in (1, 2, 4, 8, 16):  # two seeds: each one's UDR is their one pairwise score, the same for both
+        first, second = [m["udr"] for m in finished if m["beta"] == beta]
+        assert first == pytest.approx(second)
+    assert set(results["rank_correlations"]) == {"MIG", *finished[0]["metrics"]} - {"UDR"}
+    assert all(r["num_models"] == 10 for r in results["rank_correlations"].values())
+    assert results["picks"]["UDR"] in (1, 2, 4, 8, 16) and "Which β each would pick" in text
+    assert "Rank correlation with UDR" in text and (out / "udr_vs_metrics.png").exists()
+    assert all(len(list((out / "runs" / m["name"] / "udr").glob("*.npy"))) == 1 for m in finished)
