@@ -162,6 +162,6 @@ def test_reproduce_udr_smoke_on_the_synthetic_squares(tmp_path):
         assert first == pytest.approx(second)
     assert set(results["rank_correlations"]) == {"MIG", *finished[0]["metrics"]} - {"UDR"}
     assert all(r["num_models"] == 10 for r in results["rank_correlations"].values())
-    assert results["picks"]["UDR"] in (1, 2, 4, 8, 16) and "Which β each would pick" in text
+    assert set(results["picks"]["UDR"]) <= {1, 2, 4, 8, 16} and results["picks"]["UDR"] and "Which β" in text
     assert "Rank correlation with UDR" in text and (out / "udr_vs_metrics.png").exists()
     assert all(len(list((out / "runs" / m["name"] / "udr").glob("*.npy"))) == 1 for m in finished)

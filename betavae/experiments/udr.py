@@ -48,7 +48,7 @@ class UDRResult(Result):
     models: list[dict] = field(default_factory=list)  # per run: β, seed, state, UDR, supervised headline numbers
     per_beta: list[dict] = field(default_factory=list)  # per β: UDR and each metric, mean ± std over seeds
     rank_correlations: dict = field(default_factory=dict)  # metric column -> Spearman ρ with UDR (models, β means)
-    picks: dict = field(default_factory=dict)  # "UDR" / metric column -> the β with the best mean
+    picks: dict = field(default_factory=dict)  # "UDR" / metric column -> the β with the best mean (all, if tied)
 
 
 class UDRExperiment(Experiment):
@@ -116,7 +116,7 @@ class UDRExperiment(Experiment):
                                        for row in result.per_beta])
         report.heading("Which β each would pick")
         report.table(["score", "β picked (best mean)"],
-                     [[column, "–" if beta is None else f"{beta:g}"] for column, beta in result.picks.items()])
+                     [[column, _betas(betas)] for column, betas in result.picks.items()])
         if result.rank_correlations:
             report.heading("Rank correlation with UDR")
             report.paragraph("Spearman's ρ between UDR and each supervised metric: over all scored models, and over "
@@ -197,11 +197,19 @@ def _rank_correlations(models: list[dict], per_beta: list[dict], columns: list[s
 
 
 def _picks(per_beta: list[dict], columns: list[str]) -> dict:
+    """Per score, the β with the best mean (every β tied at the best, in order; empty if none was scored)."""
     picks = {}
     for column in columns:
         scored = [row for row in per_beta if row[column]["mean"] is not None]
-        picks[column] = max(scored, key=lambda row: row[column]["mean"])["beta"] if scored else None
+        best = max((row[column]["mean"] for row in scored), default=None)
+        picks[column] = [row["beta"] for row in scored if np.isclose(row[column]["mean"], best, rtol=0, atol=1e-12)]
     return picks
+
+
+def _betas(betas: list[float]) -> str:
+    if not betas:
+        return "–"
+    return ", ".join(f"{beta:g}" for beta in betas) + (" (tied)" if len(betas) > 1 else "")
 
 
 def _number(value: float | None) -> str:
