@@ -197,7 +197,10 @@ def udr_command(run_dirs: list[str | Path], out_dir: str | Path, settings: UDRSe
                 threads: int = 1, progress: bool = True) -> tuple[dict, Path, Path]:
     """What `betavae udr` does: the UDR of the runs, written to ``out_dir`` (udr.json, udr.png)."""
     from betavae.io import ensure_writable_dir
+    from betavae.runs import RunDir
 
+    for run_dir in run_dirs:  # a mistyped run is refused before the output folder is made
+        RunDir(run_dir).config()
     ensure_writable_dir(out_dir)  # before any encoding
     result = compute_udr(run_dirs, settings, device, threads, progress)
     return (result, *write_udr(result, out_dir))
