@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser(
         "evaluate", help="disentanglement metrics: the paper's, its dlib variant, Table 2 and later ones",
-        description="Score a trained run or a baseline representation on its ground-truth dataset. Metrics: "
+        description="Score a trained run or a baseline representation on its ground-truth dataset (a run on an image "
+                    "folder: with the label-free metrics only). Metrics: "
                     + "; ".join(f"{name}: {metric.title}" for name, metric in METRICS.items()) + ".")
     target = evaluate.add_mutually_exclusive_group(required=True)
     target.add_argument("run_dir", nargs="?", help="a trained run (writes RUN_DIR/eval.json)")
@@ -170,6 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(one more table in the report)")
     reproduce.add_argument("--betas", help="training-curve: the β curves, e.g. 1,2,4,8 (default 1,4)")
     reproduce.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    udr = commands.add_parser(
+        "udr", help="rank trained runs without labels: UDR, how well runs agree up to permutation and sign",
+        description="Unsupervised Disentanglement Ranking (Duan et al. 2020): every run encodes the same images; each "
+                    "pair of runs is scored by how one-to-one their active latents correspond; a run's UDR is the "
+                    "median over its pairs. Writes OUT/udr.json and OUT/udr.png (the pairwise scores).")
+    udr.add_argument("run_dirs", nargs="+", metavar="RUN", help="two or more runs trained on the same dataset")
+    udr.add_argument("--out", default="udr", help="where udr.json and udr.png go (default ./udr)")
+    udr.add_argument("--threads", type=integer(1, 1024), default=DEFAULT_THREADS,
+                     help=f"torch threads for encoding; part of what RUN/udr/ caches (default {DEFAULT_THREADS})")
+    udr.add_argument("--device", default="auto", help="where the encoders run: auto | cpu | cuda")
+    udr.add_argument("--quiet", action="store_true", help="no progress bar")
+    from betavae.metrics.udr import UDRSettings
+
+    add_flags(udr, UDRSettings, "udr")
 
     demo = commands.add_parser("demo", help="generate dSprites, train a short β-VAE, draw its figures")
     demo.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
@@ -429,6 +445,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_udr(args: argparse.Namespace) -> int:
+    from betavae.metrics.udr import UDRSettings
+    from betavae.settings import SettingError
+    from betavae.udr import format_udr_table, udr_command
+
+    try:
+        settings = UDRSettings(**flags_given(args, "udr"))
+    except SettingError as error:
+        raise BetaVAEError(f"{error} (--{error.path.replace('_', '-')})") from None
+    result, json_path, figure = udr_command(args.run_dirs, args.out, settings, args.device, args.threads,
+                                            not args.quiet)
+    say(format_udr_table(result))
+    say(f"\nwritten: {json_path}, {figure}")
+    return 0
+
+
 def run_traverse(args: argparse.Namespace) -> int:
     from betavae.viz.figures import draw_run_figures
 
@@ -450,7 +482,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"data": run_data, "train": run_train, "evaluate": run_evaluate, "traverse": run_traverse,
-            "reproduce": run_reproduce, "demo": run_demo}
+            "reproduce": run_reproduce, "udr": run_udr, "demo": run_demo}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -29,11 +29,18 @@ import numpy as np
 import torch
 
 from betavae.config_common import DEFAULT_THREADS
-from betavae.data.ground_truth import GroundTruthData
+from betavae.data.ground_truth import GroundTruthData, ImageDataset
 from betavae.errors import BetaVAEError
 from betavae.io import atomic_write_json
 from betavae.metrics.base import SettingError, Shared, flag_name, settings_from_dict, with_values
-from betavae.metrics.registry import METRICS, PAPER_METRICS, get_metric, metric_for_settings, metric_names
+from betavae.metrics.registry import (
+    LABEL_FREE_METRICS,
+    METRICS,
+    PAPER_METRICS,
+    get_metric,
+    metric_for_settings,
+    metric_names,
+)
 from betavae.representations import CodeCache, Representation
 from betavae.store import ResultStore, result_key
 from betavae.threads import torch_threads
@@ -125,12 +132,12 @@ class EvalSettings:
                 "device": self.device, "encode_batch_size": self.encode_batch_size, "threads": self.threads}
 
 
-def data_identity(data: GroundTruthData) -> dict:
-    """What identifies the data scored (not where its file lies)."""
-    return {name: value for name, value in data.describe().items() if name not in ("path", "cache")}
+def data_identity(data: ImageDataset) -> dict:
+    """What identifies the data scored (not where its file lies, nor where an image folder was read from)."""
+    return {name: value for name, value in data.describe().items() if name not in ("path", "cache", "source")}
 
 
-def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject: dict | None = None) -> str:
+def metric_key(name: str, settings: EvalSettings, data: ImageDataset, subject: dict | None = None) -> str:
     """A 16-hex-digit hash of what decides metric ``name``'s numbers: its settings and version, the seeds it uses,
     the data, the subject (e.g. a run's checkpoint step, so training further makes old scores stale) and the torch
     threads. Not the device or the encoding batch size, and not the other metrics' settings."""
@@ -142,7 +149,7 @@ def metric_key(name: str, settings: EvalSettings, data: GroundTruthData, subject
                        "data": data_identity(data), "subject": subject or {}})
 
 
-def evaluate_representation(representation: Representation | Sequence[Representation], data: GroundTruthData,
+def evaluate_representation(representation: Representation | Sequence[Representation], data: ImageDataset,
                             settings: EvalSettings | None = None, progress: bool = True,
                             subject: dict | None = None, on_entry: Callable[[dict], None] | None = None) -> dict:
     """Every metric of ``settings`` for one representation, as one JSON-able evaluation:
@@ -163,7 +170,7 @@ def evaluate_representation(representation: Representation | Sequence[Representa
         return _evaluate_one(representation, data, settings, progress, subject, on_entry)
 
 
-def _evaluate_one(representation: Representation, data: GroundTruthData, settings: EvalSettings, progress: bool,
+def _evaluate_one(representation: Representation, data: ImageDataset, settings: EvalSettings, progress: bool,
                   subject: dict | None, on_entry: Callable[[dict], None] | None) -> dict:
     check_settings(settings, data)  # fail on bad settings before any encoding
     start = time.perf_counter()
@@ -198,11 +205,16 @@ def _evaluate_one(representation: Representation, data: GroundTruthData, setting
                        "total_s": time.perf_counter() - start}}
 
 
-def check_settings(settings: EvalSettings, data: GroundTruthData) -> None:
-    """Refuse settings ``data`` cannot serve (each metric's own check: sizes, factors, memory) before any work."""
+def check_settings(settings: EvalSettings, data: ImageDataset) -> None:
+    """Refuse settings ``data`` cannot serve (each metric's own check: sizes, factors, memory) before any work; on
+    data without ground-truth factors, only the label-free metrics (``needs_factors = False``)."""
     if not isinstance(data, GroundTruthData):
-        raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors; the disentanglement "
-                           "metrics need a ground-truth dataset such as dsprites")
+        needing = [name for name in settings.names() if get_metric(name).needs_factors]
+        if needing:
+            raise BetaVAEError(f"{getattr(data, 'name', data)!r} has no ground-truth factors, which "
+                               f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''}; score it with the "
+                               f"label-free metrics (--metrics {','.join(LABEL_FREE_METRICS)}), or compare runs with "
+                               "`betavae udr RUN RUN ...`")
     for name in settings.names():
         get_metric(name).check(settings.get(name), data)
 
@@ -277,7 +289,7 @@ def _entry_problem(entry: Any) -> str | None:
     return f"{shown}, not a metric's result"
 
 
-def evaluate_cached(make_representation, data: GroundTruthData, settings: EvalSettings, path: str | Path,
+def evaluate_cached(make_representation, data: ImageDataset, settings: EvalSettings, path: str | Path,
                     progress: bool = True, subject: dict | None = None, compute: bool = True) -> dict | None:
     """The evaluation assembled from the entries stored in ``path`` under :func:`metric_key`; the metrics without
     one are computed (one encoder pass serves them all), stored (atomically) and added. With ``compute=False``:
@@ -316,8 +328,9 @@ def evaluate_run(run_dir: str | Path, settings: EvalSettings | None = None, devi
                                step)
 
 
-def run_dataset(run_dir: str | Path, progress: bool = True) -> GroundTruthData:
-    """The ground-truth data a run is scored on: the whole grid it was trained from (also for runs on a subset)."""
+def run_dataset(run_dir: str | Path, progress: bool = True) -> ImageDataset:
+    """The data a run is scored on: the whole grid it was trained from (also for runs on a subset), or its image
+    folder (scored by the label-free metrics only)."""
     from betavae.data.registry import load_dataset
     from betavae.runs import RunDir
 
@@ -325,7 +338,7 @@ def run_dataset(run_dir: str | Path, progress: bool = True) -> GroundTruthData:
     return load_dataset(config.data.dataset, config.data.path, progress)
 
 
-def evaluate_run_cached(run_dir: str | Path, data: GroundTruthData, settings: EvalSettings, device: str = "auto",
+def evaluate_run_cached(run_dir: str | Path, data: ImageDataset, settings: EvalSettings, device: str = "auto",
                         progress: bool = True, step: int | None = None, compute: bool = True) -> dict | None:
     """A trained run scored on ``data``, cached in RUN_DIR/eval.json for the checkpoint step it was scored at
     (the latest checkpoint, or the weights kept at ``step``); ``compute=False``: None unless all of it is cached."""

@@ -21,6 +21,7 @@ SMALL = {
     "reproduce": ["--budget", "smoke", "--dataset", "synthetic-squares", "--rows", "pca", "--device", "cpu",
                   "--quiet"],
     "data": ["--quiet"],
+    "udr": ["--num-points", "200", "--device", "cpu", "--quiet"],
 }
 NOT_HERE = {  # each with the reason it is not run in the fast suite
     "betavae data dsprites": "renders all 737,280 images (~25 s, 19 MB): the slow suite runs it (test_end_to_end)",

@@ -17,6 +17,7 @@ MODULES = {
     "continuity": "betavae.experiments.continuity",
     "samples": "betavae.experiments.samples",
     "traversals": "betavae.experiments.traversals",
+    "udr": "betavae.experiments.udr",
 }
 
 

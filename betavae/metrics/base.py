@@ -72,6 +72,9 @@ class Metric(ABC):
     # the ground truth has one: its default one-hot blocks give the paper's linear read-outs every class, but
     # metrics that look for each factor in one dimension (MIG, SAP, DCI, modularity) would score the blocks.
     compact: ClassVar[bool] = False
+    # Whether compute reads ground-truth factors. A label-free metric (False) also scores data without any (an image
+    # folder: CelebA, chairs, faces), where ``data`` is only an ImageDataset.
+    needs_factors: ClassVar[bool] = True
 
     def check(self, settings: Any, data: GroundTruthData) -> None:
         """Refuse settings this dataset cannot serve, before anything is encoded (override)."""

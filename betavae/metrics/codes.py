@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from betavae.data.ground_truth import GroundTruthData
+    from betavae.data.ground_truth import GroundTruthData, ImageDataset
     from betavae.representations import CodeCache
 
 
@@ -22,6 +22,16 @@ def sample_codes(cache: CodeCache, data: GroundTruthData, num_points: int,
     drawn uniformly."""
     indices = data.index(data.sample_factors(num_points, rng))
     return cache.codes(indices).astype(np.float64), data.factors(indices)[:, data.true_factors]
+
+
+def sample_images(data: ImageDataset, num_points: int, rng: np.random.Generator) -> np.ndarray:
+    """int64[n] indices of ``num_points`` images drawn uniformly with replacement: through the factors on a ground-truth
+    dataset (as disentanglement_lib samples observations), by index on a dataset without factors (an image folder)."""
+    from betavae.data.ground_truth import GroundTruthData
+
+    if isinstance(data, GroundTruthData):
+        return data.index(data.sample_factors(num_points, rng))
+    return rng.integers(0, data.num_images, size=num_points, dtype=np.int64)
 
 
 def train_test_codes(cache: CodeCache, data: GroundTruthData, num_train: int, num_test: int,

@@ -13,6 +13,7 @@ from betavae.metrics.higgins import BetaVAEMetric, DlibMetric
 from betavae.metrics.mig import MIG
 from betavae.metrics.modularity import Modularity
 from betavae.metrics.sap import SAP
+from betavae.metrics.unsupervised import Unsupervised
 
 METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     BetaVAEMetric(),
@@ -23,8 +24,10 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in (
     DCI(),
     SAP(),
     Modularity(),
+    Unsupervised(),
 )}
 PAPER_METRICS = ("beta-vae", "beta-vae-dlib", "table2")  # what `betavae evaluate` computes unless told otherwise
+LABEL_FREE_METRICS = tuple(name for name, metric in METRICS.items() if not metric.needs_factors)
 assert len({metric.stream for metric in METRICS.values()}) == len(METRICS), "every metric needs its own stream"
 
 
