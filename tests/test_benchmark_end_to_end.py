@@ -20,9 +20,10 @@ SMALL_METRICS = ["--pairs", "4", "--train-points", "60", "--test-points", "30", 
                  "--table2-test", "20", "--classifier-seeds", "1", "--factor-vae-num-train", "40",
                  "--factor-vae-num-eval", "20", "--factor-vae-num-variance-estimate", "100", "--mig-num-points", "200",
                  "--dci-num-train", "100", "--dci-num-test", "50", "--dci-stages", "5", "--sap-num-train", "100",
-                 "--sap-num-test", "50", "--modularity-num-train", "100", "--modularity-num-test", "50", "--quiet"]
+                 "--sap-num-test", "50", "--modularity-num-train", "100", "--modularity-num-test", "50",
+                 "--unsupervised-num-points", "200", "--quiet"]
 TITLES = ("β-VAE metric", "dlib beta_vae_sklearn", "Table 2", "FactorVAE score", "MIG", "DCI disentanglement", "SAP",
-          "Modularity")
+          "Modularity", "Gaussian total correlation")
 SMALL_GRIDS = {"shapes3d": (2, 2, 1, 2, 4, 3), "mpi3d-toy": (2, 2, 1, 2, 1, 3, 4), "smallnorb": (2, 10, 2, 3, 2),
                "cars3d": (4, 24, 3)}
 
