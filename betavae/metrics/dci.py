@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from betavae.metrics.base import Metric, SettingError, Settings, Shared, number, setting
 from betavae.metrics.codes import normalized_entropy, train_test_codes
+from betavae.progress import progress_bar
 
 if TYPE_CHECKING:
     from betavae.data.ground_truth import GroundTruthData
@@ -122,8 +122,8 @@ class DCI(Metric):
         fits = Parallel(n_jobs=min(factors, shared.threads), prefer="threads", return_as="generator")(
             delayed(boosted_trees)(x_train, y_train[:, k], x_test, y_test[:, k], settings, shared.classifier_seeds[0])
             for k in range(factors))
-        fits = list(tqdm(fits, total=factors, desc="DCI: gradient-boosted trees per factor (slow)",
-                         leave=False, disable=not shared.progress))
+        fits = list(progress_bar(fits, total=factors, desc="DCI: gradient-boosted trees per factor (slow)",
+                                 unit="factor", leave=False, disable=not shared.progress))
         importance = np.stack([fit[0] for fit in fits], axis=1)
         disentanglement, completeness = disentanglement_completeness(importance)
         return {"disentanglement": disentanglement, "completeness": completeness,
