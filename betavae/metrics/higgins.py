@@ -76,10 +76,12 @@ def difference_features(cache: CodeCache, points: PairPoints, max_values: int = 
     num_points, L = points.first.shape
     dim = cache.codes(points.first[:1, :1]).shape[-1]
     chunk = max(1, max_values // (2 * L * dim))
-    return np.concatenate([
-        np.abs(cache.codes(points.first[start:start + chunk]) - cache.codes(points.second[start:start + chunk]))
-        .mean(axis=1) for start in range(0, num_points, chunk)
-    ]) if num_points else np.zeros((0, dim), np.float32)
+    features = np.zeros((num_points, dim), np.float32)
+    for start in range(0, num_points, chunk):
+        difference = np.subtract(cache.codes(points.first[start:start + chunk]),
+                                 cache.codes(points.second[start:start + chunk]))
+        features[start:start + chunk] = np.abs(difference, out=difference).mean(axis=1)  # |.| in place: one array
+    return features
 
 
 def check_pair_memory(L: int, num_train: int, num_test: int, data: GroundTruthData, metric: str) -> None:
