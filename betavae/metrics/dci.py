@@ -20,6 +20,7 @@ exact); on noisy synthetic factors D 0.335 / 0.260; and a duplicated code dimens
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from betavae.metrics.base import Metric, SettingError, Settings, Shared, number, setting
 from betavae.metrics.codes import normalized_entropy, train_test_codes
 from betavae.progress import progress_bar
-from betavae.threads import available_cores
+from betavae.threads import available_cores, side_by_side
 
 if TYPE_CHECKING:
     from betavae.data.ground_truth import GroundTruthData
@@ -81,24 +82,14 @@ def fit_factors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_
     threads need no ``__main__`` guard, no copies of the codes and no start-up. Boosting fits one tree per class
     per stage, so the factors with the most classes start first: on dSprites (3, 6, 40, 32 and 32 classes) two
     threads finish after 64 classes' trees instead of 70 in factor order."""
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     factors = y_train.shape[1]
     order = sorted(range(factors), key=lambda k: -len(np.unique(y_train[:, k])))
     workers = max(1, min(factors, threads))
-    fits: dict[int, tuple[np.ndarray, float, float]] = {}
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dci")
-    try:
-        with progress_bar(total=factors, desc="DCI: gradient-boosted trees per factor (slow)", unit="factor",
-                          leave=False, disable=not progress) as bar:
-            futures = {pool.submit(boosted_trees, x_train, y_train[:, k], x_test, y_test[:, k], settings, seed,
-                                   max(1, threads // workers)): k for k in order}
-            for future in as_completed(futures):
-                fits[futures[future]] = future.result()
-                bar.update(1)
-    finally:  # an error or Ctrl-C: start no queued fit; the running ones end with their trees
-        pool.shutdown(wait=True, cancel_futures=True)
-    return [fits[k] for k in range(factors)]
+    with progress_bar(total=factors, desc="DCI: gradient-boosted trees per factor (slow)", unit="factor",
+                      leave=False, disable=not progress) as bar:
+        fits = side_by_side([partial(boosted_trees, x_train, y_train[:, k], x_test, y_test[:, k], settings, seed,
+                                     max(1, threads // workers)) for k in order], workers, lambda _: bar.update(1))
+    return [fits[order.index(k)] for k in range(factors)]
 
 
 def split_gains(model, dimensions: int) -> np.ndarray:

@@ -20,9 +20,10 @@ wraps it so both return the same :class:`LinearClassifier`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,6 +77,18 @@ def fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
 
     with _one_cpu_thread(device):
         return _fit_linear_softmax(*_check_xy(x, y, num_classes), num_classes, seed, settings, torch.device(device))
+
+
+def fit_side_by_side(problems: Sequence[tuple[np.ndarray, np.ndarray, int, int]],
+                     settings: ClassifierSettings = ClassifierSettings(), device: str = "cpu",
+                     threads: int = 1) -> list[LinearClassifier]:
+    """:func:`fit_linear_softmax` on each ``(x, y, num_classes, seed)``, up to ``threads`` fits at once: each on one
+    CPU thread, so with the numbers it has alone, bit for bit (torch's ops run without the GIL)."""
+    from betavae.threads import side_by_side
+
+    with _one_cpu_thread(device):  # one thread before the fits start: their own setting and restoring never race
+        return side_by_side([partial(fit_linear_softmax, x, y, num_classes, seed, settings, device)
+                             for x, y, num_classes, seed in problems], threads)
 
 
 @contextmanager
