@@ -7,7 +7,8 @@ column. Informativeness: the classifiers' accuracy (train and test). Eastwood & 
 forests; disentanglement_lib's choice, followed here, is gradient-boosted trees with scikit-learn's defaults
 (100 stages of depth-3 trees, learning rate 0.1) on 10,000 training / 5,000 test points.
 
-Boosting fits one tree per class per stage: 11,300 trees for dSprites' five factors (113 classes). The default,
+Boosting fits one tree per class per stage: 11,300 trees for dSprites' five factors (113 classes), the factors
+side by side in the evaluation's threads (:func:`fit_factors`; the same trees as one after another). The default,
 ``trees="exact"``, is disentanglement_lib's ``GradientBoostingClassifier``: 344 s for one β-VAE on this project's
 2-core machine (measured with another job running). ``trees="histogram"`` fits the same boosting (stages, depth,
 learning rate, softmax loss) with ``HistGradientBoostingClassifier``, which bins each code dimension into 255
