@@ -207,7 +207,8 @@ class CodeCache:
         codes = [self._encode(flat[start:start + self.batch_size]) for start in range(0, flat.size, self.batch_size)]
         self.images_encoded += int(flat.size)
         self.encode_seconds += time.perf_counter() - start_time
-        return np.concatenate(codes).reshape(*indices.shape, -1)
+        # one batch (a metric's chunk of pairs): its codes as they are, not copied once more (raw pixels: 32 MB)
+        return (codes[0] if len(codes) == 1 else np.concatenate(codes)).reshape(*indices.shape, -1)
 
     def _encode(self, indices: np.ndarray) -> np.ndarray:
         codes = np.asarray(self.representation.encode(self.data.images(indices)), dtype=np.float32)

@@ -15,7 +15,7 @@ import pytest
 from betavae.data.synthetic import SyntheticSquares
 from betavae.errors import BetaVAEError
 from betavae.evaluate import EvalSettings, evaluate_representation, metric_result
-from betavae.metrics.dci import disentanglement_completeness
+from betavae.metrics.dci import DCISettings, disentanglement_completeness, fit_factors
 from betavae.metrics.mig import mutual_information_gap
 from betavae.metrics.modularity import modularity
 from betavae.metrics.registry import METRICS
@@ -127,6 +127,24 @@ def test_dci_histogram_trees_read_the_factors_as_exact_trees_do_but_not_ties():
                  for trees in ("histogram", "exact"))
     # measured 1.0 / 0.834: histogram trees give every tie to the first of two equal dimensions; dci.py says so
     assert next(duplicate) > next(duplicate) + 0.1
+
+
+def test_dci_fits_side_by_side_give_the_serial_numbers_bit_for_bit():
+    """Threads change when each factor's trees are fitted, never the trees: importances and accuracies equal."""
+    rng = np.random.default_rng(3)
+    classes = np.stack([rng.integers(0, size, 450) for size in (3, 8, 5, 2)], axis=1)
+    codes = classes[:, [0, 1, 2, 1, 3]] + rng.normal(scale=0.8, size=(450, 5))  # a duplicated dimension: ties
+    for trees in ("exact", "histogram"):
+        settings = DCISettings(num_train=300, num_test=150, stages=8, trees=trees)
+        serial, side_by_side = (fit_factors(codes[:300], classes[:300], codes[300:], classes[300:], settings, 0,
+                                            threads=threads) for threads in (1, 3))
+        for one, other in zip(serial, side_by_side, strict=True):
+            np.testing.assert_array_equal(one[0], other[0])
+            assert one[1:] == other[1:]
+    mixed = FactorCodes("codes", lambda f: np.concatenate([f, f.sum(axis=1, keepdims=True)], axis=1))
+    whole = [evaluate_representation(mixed, DATA, EvalSettings.of("dci", smoke=True, threads=threads), progress=False)
+             for threads in (1, 2)]
+    assert metric_result(whole[0], "dci") == metric_result(whole[1], "dci")
 
 
 # --- small exact cases, by hand -----------------------------------------------------------------------------------

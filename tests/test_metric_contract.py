@@ -63,6 +63,16 @@ def test_paper_metric_dlib_and_table2_numbers_are_pinned():
         assert {**got, "train_loss": None} == {**expected, "train_loss": None}
 
 
+def test_classifier_fits_side_by_side_keep_every_number():
+    """The seeds' (and Table 2's factors') fits in two threads give the results of one thread, bit for bit."""
+    results = [evaluate_representation(projection(0), DATA, paper_settings(
+        L=4, num_train=150, num_test=60, table2_train=90, table2_test=40, classifier_seeds=(0, 1, 2), threads=threads,
+        classifier=ClassifierSettings(max_epochs=20)), progress=False)["metrics"] for threads in (1, 2)]
+    for name in ("beta-vae", "beta-vae-dlib", "table2"):
+        one, two = ({**entry["result"], "classify_s": None} for entry in (results[0][name], results[1][name]))
+        assert one == two, name
+
+
 def test_a_fixed_number_of_classifier_updates_is_trained_and_recorded():
     from betavae.metrics import fit_linear_softmax
 

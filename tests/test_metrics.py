@@ -22,6 +22,7 @@ from betavae.metrics import (
     beta_vae_metric,
     beta_vae_metric_dlib,
     default_scored_factors,
+    difference_features,
     factor_classification,
     sample_pair_points,
     seed_protocol,
@@ -235,6 +236,21 @@ def test_a_representation_may_opt_out_of_storing_its_codes():
     np.testing.assert_array_equal(cache.codes(indices),
                                   CountingRepresentation().encode(DATA.images(indices.ravel())).reshape(2, 3, -1))
     assert cache.images_encoded == len(representation.images_seen) == 6
+
+
+def test_raw_pixel_features_equal_the_formula_bit_for_bit():
+    """Eq. 5's z_diff on raw pixels, computed chunk by chunk without stored codes, equals |z1 - z2| averaged over
+    the L pairs written out in one go, to the last bit (and pixels are exactly uint8 / 255 in float32)."""
+    from betavae.baselines.linear import RawPixels, pixels
+
+    every_value = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
+    np.testing.assert_array_equal(pixels(every_value), every_value.reshape(1, -1).astype(np.float32) / 255.0)
+    points = sample_pair_points(DATA, [0, 1, 2], 30, 5, np.random.default_rng(0))
+    first, second = (DATA.images(indices.ravel()).reshape(30, 5, -1).astype(np.float32) / 255.0
+                     for indices in (points.first, points.second))
+    for batch_size, max_values in ((2048, 1 << 24), (7, 2 * 5 * 256 * 4)):  # one chunk; chunks of 4 in batches of 7
+        features = difference_features(CodeCache(RawPixels(), DATA, batch_size), points, max_values)
+        np.testing.assert_array_equal(features, np.abs(first - second).mean(axis=1))
 
 
 def test_whole_evaluation_costs_at_most_one_encoder_pass():

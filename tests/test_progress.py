@@ -47,3 +47,17 @@ def test_plain_progress_writes_a_last_line_and_not_one_per_item(capsys):
     assert sum(progress_bar(range(1000), desc="counting", unit="thing")) == sum(range(1000))
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("counting: 1000/1000 thing (100%), 00:00 elapsed")
+
+
+def test_dci_progress_goes_through_the_progress_helper(capsys):
+    """DCI's bar into a file: whole lines from the progress helper, no carriage-return frames."""
+    from betavae.data.synthetic import SyntheticSquares
+    from betavae.evaluate import EvalSettings, evaluate_representation
+    from betavae.representations import GroundTruthRepresentation
+
+    data = SyntheticSquares()
+    settings = EvalSettings.of("dci", changes={"dci": {"num_train": 100, "num_test": 50, "stages": 2}})
+    evaluate_representation(GroundTruthRepresentation(data), data, settings, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert err.splitlines()[-1].startswith("DCI: gradient-boosted trees per factor (slow): 3/3 factor (100%)"), err

@@ -13,7 +13,7 @@ from betavae.evaluate import EvalSettings, metric_key
 from betavae.experiments.common import get_budget
 from betavae.experiments.runner import RunSpec, run_sweep
 from betavae.runs import RunDir
-from betavae.threads import available_cores
+from betavae.threads import available_cores, side_by_side
 from betavae.train import train
 
 
@@ -98,3 +98,23 @@ def test_the_budgets_threads_and_workers_follow_from_the_cores():
     assert get_budget("cpu", threads=1).workers == cores and get_budget("cpu", workers=3).workers == 3
     with pytest.raises(BetaVAEError, match="--threads must be >= 1"):
         get_budget("cpu", threads=0)
+
+
+def test_side_by_side_returns_results_in_order_and_starts_no_queued_call_after_an_error():
+    import time
+    from functools import partial
+
+    finished = []
+    assert side_by_side([partial(pow, n, 2) for n in range(5)], 2, finished.append) == [0, 1, 4, 9, 16]
+    assert sorted(finished) == list(range(5))
+    started = []
+
+    def call(n):
+        started.append(n)
+        if n == 0:
+            raise ValueError("the first call fails")
+        time.sleep(0.2)
+
+    with pytest.raises(ValueError, match="first call"):
+        side_by_side([partial(call, n) for n in range(10)], 2)
+    assert len(started) < 10  # the queued calls were cancelled

@@ -25,7 +25,9 @@ from betavae.errors import BetaVAEError
 def pixels(images: np.ndarray) -> np.ndarray:
     """float32[n, C·H·W] in [0, 1] for uint8[n, C, H, W] images."""
     images = np.asarray(images)
-    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+    values = images.reshape(len(images), -1).astype(np.float32)
+    values /= 255.0  # in place: the same float32 quotients as ``/ 255.0``, without a second array
+    return values
 
 
 class PixelBaseline:

@@ -49,7 +49,8 @@ class Settings:
 @dataclass(frozen=True)
 class Shared:
     """What every metric receives besides its own settings: the classifier seeds, the device, progress bars, and the
-    CPU threads the evaluation may use (for work whose numbers do not depend on them, e.g. DCI's per-factor fits)."""
+    CPU threads the evaluation may use (for fits side by side whose numbers do not depend on them: DCI's factors,
+    the classifier seeds; :func:`betavae.threads.side_by_side`)."""
 
     classifier_seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"

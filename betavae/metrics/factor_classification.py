@@ -16,7 +16,8 @@ import numpy as np
 
 from betavae.errors import BetaVAEError
 from betavae.metrics.base import Metric, Settings, Shared, setting
-from betavae.metrics.linear import ClassifierSettings, fit_linear_softmax
+from betavae.metrics.linear import ClassifierSettings, fit_side_by_side
+from betavae.threads import available_cores
 
 if TYPE_CHECKING:
     from betavae.data.ground_truth import GroundTruthData
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 def factor_classification(representation: Representation, data: GroundTruthData, rng: np.random.Generator, *,
                           num_train: int = 10_000, num_test: int = 5_000, classifier_seeds: Sequence[int] = (0, 1, 2),
                           classifier: ClassifierSettings | None = None,
-                          cache: CodeCache | None = None, device: str = "cpu") -> dict:
+                          cache: CodeCache | None = None, device: str = "cpu", threads: int = 1) -> dict:
     """App. A.5 / Table 2: test accuracy of a linear classifier predicting each factor's class from the code.
 
     Each classifier seed is one replicate: ``rng`` draws its own images (train then test, distinct) and the
     seed drives the classifier. ``per_factor`` is the mean over classifier seeds; ``mean`` averages it over
-    factors.
+    factors. The fits (one per factor and seed) run ``threads`` at a time, each with the numbers it has alone.
     """
     if num_train < 1 or num_test < 1:
         raise BetaVAEError(f"Table 2 needs >= 1 training and test image, got {num_train} and {num_test}")
@@ -46,9 +47,12 @@ def factor_classification(representation: Representation, data: GroundTruthData,
     scores: dict[str, list[float]] = {}
     converged: dict[str, list[bool]] = {}
     epochs: dict[str, list[int]] = {}
-    for k, name, size in zip(data.true_factors, data.true_factor_names, data.true_factor_sizes):
-        fits = [fit_linear_softmax(codes[:num_train], factors[:num_train, k], size, seed, classifier, device)
-                for (codes, factors), seed in zip(splits, classifier_seeds)]
+    every_fit = fit_side_by_side([(codes[:num_train], factors[:num_train, k], size, seed)  # factor by factor
+                                  for k, size in zip(data.true_factors, data.true_factor_sizes)
+                                  for (codes, factors), seed in zip(splits, classifier_seeds)],
+                                 classifier, device, threads)
+    for index, (k, name) in enumerate(zip(data.true_factors, data.true_factor_names)):
+        fits = every_fit[index * len(classifier_seeds):(index + 1) * len(classifier_seeds)]
         scores[name] = [fit.accuracy(codes[num_train:], factors[num_train:, k])
                         for fit, (codes, factors) in zip(fits, splits)]
         converged[name] = [fit.converged for fit in fits]
@@ -96,7 +100,8 @@ class Table2Metric(Metric):
                 shared: Shared) -> dict:
         return factor_classification(cache.representation, data, rng, num_train=settings.num_train,
                                      num_test=settings.num_test, classifier_seeds=shared.classifier_seeds,
-                                     classifier=settings.classifier, cache=cache, device=shared.device)
+                                     classifier=settings.classifier, cache=cache, device=shared.device,
+                                     threads=min(shared.threads, available_cores()))
 
     def combine(self, results: list[dict]) -> dict:
         return {**super().combine(results), "per_model_mean": [result["mean"] for result in results]}

@@ -18,7 +18,8 @@ import numpy as np
 
 from betavae.errors import BetaVAEError
 from betavae.metrics.base import Metric, SettingError, Settings, Shared, setting
-from betavae.metrics.linear import ClassifierSettings, LinearClassifier, fit_linear_softmax, fit_sklearn_logistic
+from betavae.metrics.linear import ClassifierSettings, LinearClassifier, fit_side_by_side, fit_sklearn_logistic
+from betavae.threads import available_cores
 
 if TYPE_CHECKING:
     from betavae.data.ground_truth import GroundTruthData
@@ -76,10 +77,12 @@ def difference_features(cache: CodeCache, points: PairPoints, max_values: int = 
     num_points, L = points.first.shape
     dim = cache.codes(points.first[:1, :1]).shape[-1]
     chunk = max(1, max_values // (2 * L * dim))
-    return np.concatenate([
-        np.abs(cache.codes(points.first[start:start + chunk]) - cache.codes(points.second[start:start + chunk]))
-        .mean(axis=1) for start in range(0, num_points, chunk)
-    ]) if num_points else np.zeros((0, dim), np.float32)
+    features = np.zeros((num_points, dim), np.float32)
+    for start in range(0, num_points, chunk):
+        difference = np.subtract(cache.codes(points.first[start:start + chunk]),
+                                 cache.codes(points.second[start:start + chunk]))
+        features[start:start + chunk] = np.abs(difference, out=difference).mean(axis=1)  # |.| in place: one array
+    return features
 
 
 def check_pair_memory(L: int, num_train: int, num_test: int, data: GroundTruthData, metric: str) -> None:
@@ -120,13 +123,14 @@ def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: 
                     factors: Sequence[str] | None = None, L: int = 64, num_train: int = 10_000,
                     num_test: int = 5_000, classifier_seeds: Sequence[int] = (0, 1, 2),
                     classifier: ClassifierSettings | None = None, cache: CodeCache | None = None,
-                    device: str = "cpu") -> dict:
+                    device: str = "cpu", threads: int = 1) -> dict:
     """§3 eq. 5 / App. A.4: accuracy of a linear softmax classifier (Adagrad) predicting the fixed factor.
 
     Each classifier seed is one replicate: ``rng`` draws its own training and test points (seed after seed),
     and the seed drives the classifier's initial weights and minibatch order. With shared points the
     replicates would differ only by the start of a convex fit run to convergence (measured: 0.464, 0.465,
-    0.466), and the protocol's 3 classifier seeds would not measure anything. Returns a JSON-able dict.
+    0.466), and the protocol's 3 classifier seeds would not measure anything. The seeds' fits run ``threads`` at a
+    time, each with the numbers it has alone. Returns a JSON-able dict.
     """
     classifier = classifier or ClassifierSettings()
     from betavae.representations import cache_for
@@ -136,8 +140,9 @@ def beta_vae_metric(representation: Representation, data: GroundTruthData, rng: 
     names = [data.factor_names[k] for k in scored]
     splits = [train_test_features(cache, data, scored, L, num_train, num_test, rng) for _ in classifier_seeds]
     start = time.perf_counter()
-    fits = [fit_linear_softmax(x_train, y_train, len(scored), seed, classifier, device)
-            for (x_train, y_train, _, _), seed in zip(splits, classifier_seeds)]
+    fits = fit_side_by_side([(x_train, y_train, len(scored), seed)
+                             for (x_train, y_train, _, _), seed in zip(splits, classifier_seeds)],
+                            classifier, device, threads)
     result = _scores(fits, splits, names)
     scores = result["scores"]
     return {**result, "mean": float(np.mean(scores)), "std": float(np.std(scores)), "scored_factors": names,
@@ -248,7 +253,7 @@ class BetaVAEMetric(Metric):
         return beta_vae_metric(cache.representation, data, rng, factors=settings.scored_factors, L=settings.L,
                                num_train=settings.num_train, num_test=settings.num_test,
                                classifier_seeds=shared.classifier_seeds, classifier=settings.classifier, cache=cache,
-                               device=shared.device)
+                               device=shared.device, threads=min(shared.threads, available_cores()))
 
     def combine(self, results: list[dict]) -> dict:
         """Per classifier seed, the mean over the models; the std over seeds of those means; each model's scores."""

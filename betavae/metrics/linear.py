@@ -20,9 +20,10 @@ wraps it so both return the same :class:`LinearClassifier`.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,6 +79,18 @@ def fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int
         return _fit_linear_softmax(*_check_xy(x, y, num_classes), num_classes, seed, settings, torch.device(device))
 
 
+def fit_side_by_side(problems: Sequence[tuple[np.ndarray, np.ndarray, int, int]],
+                     settings: ClassifierSettings = ClassifierSettings(), device: str = "cpu",
+                     threads: int = 1) -> list[LinearClassifier]:
+    """:func:`fit_linear_softmax` on each ``(x, y, num_classes, seed)``, up to ``threads`` fits at once: each on one
+    CPU thread, so with the numbers it has alone, bit for bit (torch's ops run without the GIL)."""
+    from betavae.threads import side_by_side
+
+    with _one_cpu_thread(device):  # one thread before the fits start: their own setting and restoring never race
+        return side_by_side([partial(fit_linear_softmax, x, y, num_classes, seed, settings, device)
+                             for x, y, num_classes, seed in problems], threads)
+
+
 @contextmanager
 def _one_cpu_thread(device: str) -> Iterator[None]:
     """These matrices are tiny: extra threads gain nothing, and on a busy machine every op waits for them
@@ -120,9 +133,10 @@ def _fit_linear_softmax(x: np.ndarray, y: np.ndarray, num_classes: int, seed: in
                 break
             updates += 1
             batch = batch.to(device)
-            inputs_b = inputs[batch]
+            # inputs[batch], targets[batch] as whole rows: the same values, 2x faster than indexing at 4,096 dims
+            inputs_b, targets_b = inputs.index_select(0, batch), targets.index_select(0, batch)
             # d NLL / d logits = softmax - onehot; written out because autograd triples the cost of these tiny steps
-            error = (torch.softmax(inputs_b @ params[0].T + params[1], dim=1) - targets[batch]) / len(batch)
+            error = (torch.softmax(inputs_b @ params[0].T + params[1], dim=1) - targets_b) / len(batch)
             for param, grad, total in zip(params, (error.T @ inputs_b, error.sum(0)), sums):
                 total.addcmul_(grad, grad)  # Adagrad, as torch.optim.Adagrad with its defaults (eps 1e-10)
                 param.addcdiv_(grad, total.sqrt().add_(1e-10), value=-settings.lr)
