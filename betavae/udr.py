@@ -100,7 +100,7 @@ def _encode(run_dir: Path, data: Any, indices: np.ndarray, device: str, threads:
 
     with torch_threads(threads):
         config, model = load_model(run_dir, resolve_device(device))
-        if not callable(getattr(model, "encode", None)) or config.model_type == "infogan":
+        if not callable(getattr(model, "encode", None)):  # the VAE family's q(z|x) = (μ, log σ²); InfoGAN has none
             raise BetaVAEError(f"{run_dir} is a {config.model_type} run; UDR needs a model with a Gaussian encoder "
                                "q(z|x) (beta-vae, factor-vae, beta-tcvae, dip-vae, dcign) for its KL per latent")
         device_of = next(model.parameters()).device
