@@ -37,10 +37,12 @@ def available_cores() -> int:
 
 def side_by_side(calls: Sequence[Callable[[], T]], threads: int,
                  done: Callable[[int], None] | None = None) -> list[T]:
-    """Each call's result, in order: up to ``threads`` calls at once in a thread pool, started in the order given
-    (one thread: here, one after the other). ``done(i)`` is told as call ``i`` finishes. They gain where their work
-    releases the GIL (numpy, torch, scikit-learn's trees); each must give the same result in any thread. On an error
-    or Ctrl-C the queued calls never start and the running ones finish before it is raised."""
+    """Each call's result, in order: up to ``threads`` calls at once, started in the order given (one thread: here,
+    one after the other). ``done(i)`` is told as call ``i`` finishes. They gain where their work releases the GIL
+    (numpy, torch, scikit-learn's trees); each must give the same result in any thread. On an error the queued calls
+    never start and the running ones finish before it is raised; on Ctrl-C it is raised at once, the running calls
+    left to end in the background (daemon threads: they hold up neither the caller nor the process's exit, and what
+    they compute is dropped)."""
     if threads <= 1 or len(calls) <= 1:
         results = []
         for index, call in enumerate(calls):
@@ -48,15 +50,43 @@ def side_by_side(calls: Sequence[Callable[[], T]], threads: int,
             if done is not None:
                 done(index)
         return results
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    import queue
+    import threading
 
-    pool = ThreadPoolExecutor(max_workers=min(threads, len(calls)), thread_name_prefix="betavae")
+    pending = iter(range(len(calls)))
+    taking, stop = threading.Lock(), threading.Event()
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # (index, result, error) as each call ends
+
+    def work() -> None:
+        while not stop.is_set():
+            with taking:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                finished.put((index, calls[index](), None))
+            except BaseException as error:  # handed to the caller, which raises it
+                finished.put((index, None, error))
+
+    workers = [threading.Thread(target=work, name=f"betavae-{number}", daemon=True)
+               for number in range(min(threads, len(calls)))]
+    for worker in workers:
+        worker.start()
+    results: dict[int, T] = {}
     try:
-        futures = {pool.submit(call): index for index, call in enumerate(calls)}
-        for future in as_completed(futures):
-            future.result()  # the first error, as soon as it happens
+        while len(results) < len(calls):
+            index, result, error = finished.get()
+            if error is not None:
+                raise error
+            results[index] = result
             if done is not None:
-                done(futures[future])
-        return [future.result() for future in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+                done(index)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    except BaseException:
+        stop.set()
+        for worker in workers:
+            worker.join()
+        raise
+    return [results[index] for index in range(len(calls))]

@@ -321,7 +321,9 @@ def test_ctrl_c_while_torch_is_still_importing_is_one_line():
     assert process.poll() is None, "it ended before the signal"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err, err
+    # 130, or ended by the SIGINT itself after printing its line (as a shell sees it, both are 128 + 2): Python ends a
+    # process that way when the interrupt reached it at certain points of torch's import
+    assert process.returncode in (130, -signal.SIGINT) and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("stopped (Ctrl-C)")
 
 
