@@ -303,13 +303,20 @@ def test_standard_output_on_a_full_device_is_one_error_line():
     assert done.stderr.startswith("error: cannot write to standard output (No space left on device)")
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A command started in the background of a shell without job control (``nohup make test &``) inherits SIGINT
+    ignored, and Python keeps it ignored: give the child the disposition a terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_torch_is_still_importing_is_one_line():
     # `--help` no longer imports torch at all (the CLI and the registries are torch-free): a command that scores
     # does, so it is interrupted while torch loads. The command would then work for a minute (the paper's metric on
     # raw pixels), so that on a loaded machine a signal sent a little late still finds it running.
     process = subprocess.Popen([sys.executable, "-m", "betavae", "evaluate", "--representation", "raw-pixels",
                                 "--dataset", "synthetic-squares", "--metrics", "beta-vae", "--quiet"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_as_in_a_terminal)
 
     def importing_torch() -> bool:  # its shared library is mapped: the import has begun, and lasts a second more
         try:
