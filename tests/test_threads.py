@@ -118,3 +118,23 @@ def test_side_by_side_returns_results_in_order_and_starts_no_queued_call_after_a
     with pytest.raises(ValueError, match="first call"):
         side_by_side([partial(call, n) for n in range(10)], 2)
     assert len(started) < 10  # the queued calls were cancelled
+
+
+def test_side_by_side_raises_ctrl_c_at_once_without_waiting_for_the_running_calls():
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    def long_fit() -> int:  # stands for a minute-long fit; released when the test is done
+        release.wait(30)
+        return 1
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        side_by_side([long_fit, interrupted, long_fit], 2)
+    assert time.perf_counter() - start < 5  # the running fit was not waited for
+    release.set()
