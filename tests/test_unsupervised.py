@@ -46,7 +46,7 @@ def test_total_correlation_grows_with_the_correlation():
 
 
 def test_wasserstein_matches_the_reference_formula_and_its_closed_form():
-    scipy_linalg = pytest.importorskip("scipy.linalg")
+    from scipy import linalg as scipy_linalg  # a dependency (pyproject)
     rng = np.random.default_rng(2)
     a = rng.normal(size=(6, 6))
     cov = a @ a.T + 0.1 * np.eye(6)
